@@ -12,6 +12,7 @@
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
 #include "commands.hpp"
+#include "torch_exec.hpp"
 
 namespace bend {
 
@@ -87,7 +88,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed of the random sequences")->capture_default_str();
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0");
-  c->callback([a] { run_bench_forward(*a); });
+  c->callback([a] {
+    if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");
+    run_bench_forward(*a);
+  });
 }
 
 }  // namespace bend

@@ -5,7 +5,9 @@
 #include "bend/core/log.hpp"
 #include "bend/dist/comm.hpp"
 #include "bend/pipeline/embed_run.hpp"
+#include "bend/embed/embedder.hpp"
 #include "commands.hpp"
+#include "torch_exec.hpp"
 
 namespace bend {
 
@@ -51,7 +53,11 @@ void add_embed_command(CLI::App& app) {
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
       ->capture_default_str();
-  c->callback([p] { run_embed_command(*p); });
+  c->callback([p] {
+    // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
+    if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend embed --model");
+    run_embed_command(*p);
+  });
 }
 
 }  // namespace bend

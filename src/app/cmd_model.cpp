@@ -10,6 +10,7 @@
 #include "bend/embed/embedder.hpp"
 #include "bend/models/resnetlm.hpp"
 #include "commands.hpp"
+#include "torch_exec.hpp"
 
 namespace bend {
 
@@ -26,6 +27,7 @@ struct ModelInitArgs {
   CLI::Option* init_range_flag = nullptr;
 };
 
+#ifdef BEND_TORCH_BUILD
 void run_model_init(const ModelInitArgs& a) {
   const double t0 = wall_seconds();
   ResNetLMConfig cfg;  // BEND's resnetlm defaults
@@ -56,6 +58,7 @@ void run_list_models() {
                 info.description.c_str());
   }
 }
+#endif  // BEND_TORCH_BUILD
 
 }  // namespace
 
@@ -101,10 +104,10 @@ void add_model_command(CLI::App& app) {
   args->init_range_flag =
       init->add_option("--initializer-range", f.initializer_range, "Std of Linear/Conv weights")
           ->capture_default_str();
-  init->callback([args] { run_model_init(*args); });
+  init->callback([args] { BEND_RUN_WITH_TORCH("bend model init", run_model_init(*args)); });
 
   CLI::App* models = app.add_subcommand("models", "List the models `bend embed --model` accepts");
-  models->callback(run_list_models);
+  models->callback([] { BEND_RUN_WITH_TORCH("bend models", run_list_models()); });
 }
 
 }  // namespace bend

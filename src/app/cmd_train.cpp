@@ -7,9 +7,11 @@
 #include "bend/dist/comm.hpp"
 #include "bend/train/trainer.hpp"
 #include "commands.hpp"
+#include "torch_exec.hpp"
 
 namespace bend {
 
+#ifdef BEND_TORCH_BUILD
 static void run_train_command(const TrainConfig& c) {
   Comm comm;
   set_log_rank(comm.size() > 1 ? comm.rank() : -1);
@@ -24,6 +26,7 @@ static void run_train_command(const TrainConfig& c) {
     comm.abort(1);
   }
 }
+#endif
 
 void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainConfig>();
@@ -57,7 +60,7 @@ void add_train_command(CLI::App& app) {
   t->add_flag("--cuda", c->use_cuda, "Train on the CUDA device of this local rank (NCCL between ranks)");
   t->add_flag("--overwrite", c->overwrite, "Replace results trained with other settings");
   t->add_flag("--test-only", c->test_only, "Only evaluate the best saved epoch on the test split");
-  t->callback([c] { run_train_command(*c); });
+  t->callback([c] { BEND_RUN_WITH_TORCH("bend train", run_train_command(*c)); });
 }
 
 }  // namespace bend

@@ -1,13 +1,24 @@
-// `bend`: a thin executable. Each subcommand is in src/app/cmd_<name>.cpp; errors are printed
-// once here and turn into a non-zero exit.
+// `bend` and `bend-torch`: thin executables built from these sources (torch_exec.hpp says why
+// there are two). Each subcommand is in src/app/cmd_<name>.cpp; errors are printed once here
+// and turn into a non-zero exit.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "bend/core/error.hpp"
 #include "commands.hpp"
+#include "torch_exec.hpp"
+#ifdef BEND_TORCH_BUILD
+#include "bend/models/register.hpp"
+#endif
 
 int main(int argc, char** argv) {
+  bend::set_program_args(argc, argv);
+#ifdef BEND_TORCH_BUILD
+  unsetenv("BEND_TORCH_EXEC");  // bend -> bend-torch happened; children may do it again
+  bend::register_torch_embedders();
+#endif
   CLI::App app{"bend: embed genomic regions with DNA language models and train BEND heads, at scale"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "bend 0.1.0");

@@ -5,7 +5,6 @@
 #include "bend/core/error.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/embed/onehot.hpp"
-#include "bend/models/resnetlm.hpp"
 
 namespace bend {
 
@@ -14,15 +13,13 @@ static std::map<std::string, EmbedderInfo>& registry() {
   return reg;
 }
 
-// Built-in models. A new model adds one entry here and nothing in the pipeline changes.
+// Torch-free built-in models. LibTorch models register themselves through
+// register_torch_embedders() (bend/models/register.hpp), called by bend-torch's main().
 static void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
     register_embedder({"onehot", "BEND one-hot: codes A=0 C=1 G=2 N=3 T=4, dim 5, 1 vector per nt",
                        false, make_onehot_embedder});
-    register_embedder({"resnetlm",
-                       "BEND's dilated-CNN ResNet LM (LibTorch), 1 vector per nt, dim = hidden_size",
-                       true, make_resnetlm_embedder});
   });
 }
 
@@ -44,6 +41,11 @@ std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts) {
   } catch (const Error& e) {
     rethrow_with_stage(e, "loading model '" + opts.model + "'");
   }
+}
+
+bool has_embedder(const std::string& name) {
+  register_builtins();
+  return registry().count(name) > 0;
 }
 
 std::vector<EmbedderInfo> list_embedders() {

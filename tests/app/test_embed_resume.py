@@ -90,7 +90,7 @@ class EmbedResume(unittest.TestCase):
         out = os.path.join(self.work, "killed_rank")
         proc = self.start(out)
         self.wait_for_shards(out, 3, proc)
-        ranks = bt.run(["pgrep", "-f", "-s", str(proc.pid), "bend embed"], check=False).stdout.split()
+        ranks = bt.run(["pgrep", "-f", "-s", str(proc.pid), "bend(-torch)? embed"], check=False).stdout.split()
         ranks = [int(r) for r in ranks if int(r) != proc.pid]
         self.assertTrue(ranks, "no rank processes found")
         os.kill(max(ranks), signal.SIGKILL)

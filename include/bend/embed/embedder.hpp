@@ -56,6 +56,8 @@ struct EmbedderInfo {
 void register_embedder(EmbedderInfo info);
 // Builds the model named in opts.model. Throws bend::Error "unknown model 'x' (known: ...)".
 std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts);
+// Whether a model of this name is registered in this executable (torch models only in bend-torch).
+bool has_embedder(const std::string& name);
 // All registered models, sorted by name (built-ins are registered on first use).
 std::vector<EmbedderInfo> list_embedders();
 
