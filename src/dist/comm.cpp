@@ -7,6 +7,7 @@
 #include <cstdlib>
 
 #include "bend/core/error.hpp"
+#include "bend/core/library_lock.hpp"
 
 namespace bend {
 
@@ -20,7 +21,35 @@ static void check(int rc, const char* what) {
   fail("MPI %s failed: %.*s", what, len, msg);
 }
 
+// Whether a launcher (mpirun/mpiexec, srun --mpi=pmix/pmi2, hydra) started this process.
+static bool launched_by_mpi() {
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"}) {
+    if (std::getenv(v) != nullptr) return true;
+  }
+  return false;
+}
+
 Comm::Comm() {
+  LibraryLock lock(library_mutex());
+  int inited = 0;
+  MPI_Initialized(&inited);
+  if (!inited && !launched_by_mpi() && std::getenv("BEND_MPI_SINGLETON") == nullptr) {
+    solo_ = true;  // rank 0 of 1; MPI starts only if native_handle() is needed
+    return;
+  }
+  init_mpi();
+}
+
+const void* Comm::native_handle() {
+  if (solo_) {
+    LibraryLock lock(library_mutex());
+    init_mpi();
+    solo_ = false;
+  }
+  return comm_;
+}
+
+void Comm::init_mpi() {
   int inited = 0;
   MPI_Initialized(&inited);
   if (!inited) {
@@ -44,6 +73,7 @@ Comm::Comm() {
 }
 
 Comm::~Comm() {
+  LibraryLock lock(library_mutex());
   auto* c = static_cast<MPI_Comm*>(comm_);
   if (c) {
     MPI_Comm_free(c);
@@ -52,9 +82,15 @@ Comm::~Comm() {
   if (finalize_) MPI_Finalize();
 }
 
-void Comm::barrier() { check(MPI_Barrier(as_comm(comm_)), "Barrier"); }
+void Comm::barrier() {
+  if (solo_) return;
+  LibraryLock lock(library_mutex());
+  check(MPI_Barrier(as_comm(comm_)), "Barrier");
+}
 
 void Comm::bcast(std::string& data, int root) {
+  if (solo_) return;
+  LibraryLock lock(library_mutex());
   uint64_t n = data.size();
   check(MPI_Bcast(&n, 1, MPI_UINT64_T, root, as_comm(comm_)), "Bcast");
   data.resize(n);
@@ -66,12 +102,16 @@ void Comm::bcast(std::string& data, int root) {
 }
 
 void Comm::send(int dest, int tag, const std::string& data) {
+  if (solo_) fail("internal: send to rank %d in a single-process run", dest);
+  LibraryLock lock(library_mutex());
   if (data.size() > INT_MAX) fail("MPI message of %zu bytes is too large", data.size());
   check(MPI_Send(data.data(), static_cast<int>(data.size()), MPI_BYTE, dest, tag, as_comm(comm_)),
         "Send");
 }
 
 std::string Comm::recv(int src, int tag) {
+  if (solo_) fail("internal: recv from rank %d in a single-process run", src);
+  LibraryLock lock(library_mutex());
   MPI_Status st;
   check(MPI_Probe(src, tag, as_comm(comm_), &st), "Probe");
   int n = 0;
@@ -83,6 +123,8 @@ std::string Comm::recv(int src, int tag) {
 }
 
 bool Comm::try_recv_any(int tag, int& src, std::string& data) {
+  if (solo_) return false;
+  LibraryLock lock(library_mutex());
   int flag = 0;
   MPI_Status st;
   check(MPI_Iprobe(MPI_ANY_SOURCE, tag, as_comm(comm_), &flag, &st), "Iprobe");
@@ -96,6 +138,8 @@ bool Comm::try_recv_any(int tag, int& src, std::string& data) {
 }
 
 std::vector<std::string> Comm::gather(const std::string& mine, int root) {
+  if (solo_) return {mine};
+  LibraryLock lock(library_mutex());
   // 1. Gather every rank's length. 2. Gather the bytes at their displacements.
   int n = static_cast<int>(mine.size());
   std::vector<int> lens(size_), displs(size_);
@@ -120,14 +164,20 @@ std::vector<std::string> Comm::gather(const std::string& mine, int root) {
 }
 
 void Comm::allreduce_sum(double* values, int n) {
+  if (solo_) return;
+  LibraryLock lock(library_mutex());
   check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_DOUBLE, MPI_SUM, as_comm(comm_)), "Allreduce");
 }
 
 void Comm::allreduce_sum(int64_t* values, int n) {
+  if (solo_) return;
+  LibraryLock lock(library_mutex());
   check(MPI_Allreduce(MPI_IN_PLACE, values, n, MPI_INT64_T, MPI_SUM, as_comm(comm_)), "Allreduce");
 }
 
 void Comm::allreduce_sum(float* values, int64_t n) {
+  if (solo_) return;
+  LibraryLock lock(library_mutex());
   for (int64_t off = 0; off < n; off += (1 << 28)) {
     int len = static_cast<int>(std::min<int64_t>(n - off, 1 << 28));
     check(MPI_Allreduce(MPI_IN_PLACE, values + off, len, MPI_FLOAT, MPI_SUM, as_comm(comm_)),
@@ -136,6 +186,7 @@ void Comm::allreduce_sum(float* values, int64_t n) {
 }
 
 void Comm::abort(int code) {
+  if (solo_) std::_Exit(code);
   MPI_Abort(comm_ ? as_comm(comm_) : MPI_COMM_WORLD, code);
   std::abort();
 }

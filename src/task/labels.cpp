@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "bend/core/error.hpp"
+#include "bend/core/library_lock.hpp"
 #include "bend/task/bed.hpp"
 
 namespace bend {
@@ -79,10 +80,9 @@ class NoLabels : public LabelSource {
 
 // ---- HDF5 ----------------------------------------------------------------
 
-std::mutex& hdf5_mutex() {
-  static std::mutex m;
-  return m;
-}
+// HDF5 shares the process-wide library lock with MPI (parallel HDF5 calls into MPI, and the
+// embed writer thread writes HDF5 output while rank 0 reads labels).
+std::recursive_mutex& hdf5_mutex() { return library_mutex(); }
 
 // Turns HDF5's automatic error-stack printing off while alive; restores it after.
 class QuietHdf5 {
@@ -175,7 +175,7 @@ class Hdf5Labels : public LabelSource {
 Hdf5Labels::Hdf5Labels(const std::string& path, const std::string& dataset, int64_t n_bed_rows,
                        const std::string& bed_path)
     : path_(path), dataset_(dataset) {
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  LibraryLock lock(hdf5_mutex());
   QuietHdf5 quiet;
   try {
     open_file(n_bed_rows, bed_path);
@@ -186,7 +186,7 @@ Hdf5Labels::Hdf5Labels(const std::string& path, const std::string& dataset, int6
 }
 
 Hdf5Labels::~Hdf5Labels() {
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  LibraryLock lock(hdf5_mutex());
   close_all();
 }
 
@@ -271,7 +271,7 @@ void Hdf5Labels::open_dataset() {
 }
 
 void Hdf5Labels::read(int64_t row, LabelRow& out) {
-  std::lock_guard<std::mutex> lock(hdf5_mutex());
+  LibraryLock lock(hdf5_mutex());
   QuietHdf5 quiet;
   if (row < 0 || row >= static_cast<int64_t>(dims_[0])) {
     fail("%s: label row %lld out of range (%lld rows)", where().c_str(), (long long)row,

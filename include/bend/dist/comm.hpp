@@ -1,6 +1,7 @@
 // The only component that talks MPI. Compute code never includes <mpi.h>; it uses this class.
 // The library works on its own duplicated communicator and asks for MPI_THREAD_SERIALIZED:
-// at any moment at most one thread of a rank calls into Comm (documented per caller).
+// every method holds bend::library_mutex() (core/library_lock.hpp) while it is in MPI, so
+// several threads of a rank may use Comm; a blocking recv() holds it while it waits.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,9 @@
 namespace bend {
 
 // One MPI session: MPI_Init_thread in the constructor, MPI_Finalize in the destructor.
-// Works without mpirun (a singleton of size 1). Not copyable.
+// Started without a launcher (no mpirun/srun environment) it is a "solo" communicator of size
+// 1 that does not initialise MPI at all (an Open MPI singleton start costs ~0.5 s) until
+// native_handle() is asked for. Not copyable.
 class Comm {
  public:
   Comm();
@@ -37,6 +40,12 @@ class Comm {
   void allreduce_sum(double* values, int n);
   void allreduce_sum(int64_t* values, int n);
   void allreduce_sum(float* values, int64_t n);
+  // The MPI_Comm (a pointer to it, type-erased) for libraries that take one, i.e. parallel
+  // HDF5 (H5Pset_fapl_mpio). Calls through it must hold bend::library_mutex().
+  // A solo Comm initialises MPI here, on first use.
+  const void* native_handle();
+  // True when started without a launcher and MPI is not (yet) initialised.
+  bool solo() const { return solo_; }
   // Ends every rank of the job (MPI_Abort) with `code`.
   [[noreturn]] void abort(int code);
 
@@ -46,6 +55,8 @@ class Comm {
   int size_ = 1;
   int local_rank_ = 0;
   bool finalize_ = false;
+  bool solo_ = false;
+  void init_mpi();
 };
 
 }  // namespace bend
