@@ -73,10 +73,14 @@ void fsync_dir(const std::string& dir) {
   close(fd);
 }
 
-void rename_durable(const std::string& from, const std::string& to) {
+void rename_file(const std::string& from, const std::string& to) {
   if (rename(from.c_str(), to.c_str()) != 0) {
     fail("cannot rename '%s' to '%s': %s", from.c_str(), to.c_str(), std::strerror(errno));
   }
+}
+
+void rename_durable(const std::string& from, const std::string& to) {
+  rename_file(from, to);
   fsync_dir(dir_name(to));
 }
 

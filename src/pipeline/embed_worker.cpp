@@ -132,10 +132,11 @@ class ShardOutput {
   }
   bool complete() const { return next_ == pending_.size(); }
 
-  // Closes (fsync), renames to the final name, and describes the file.
+  // Closes (fsync: the bytes are durable before the file gets its final name), renames to the
+  // final name, and describes the file. The directory is fsync'd once when the rank is done.
   ShardDone finish() {
     writer_.close();
-    rename_durable(temp_path_, final_path_);
+    rename_file(temp_path_, final_path_);
     done_ = true;
     ShardDone d;
     d.shard_id = shard_->work.shard_id;
@@ -260,6 +261,7 @@ void run_embed_worker(const WorkerSettings& st, Embedder& embedder, ShardSource&
   reader.join();
   writer.join();
   if (failure.error) std::rethrow_exception(failure.error);
+  fsync_dir(st.out_dir);  // the renames of this rank's shards, before the manifest says complete
 }
 
 }  // namespace bend

@@ -19,6 +19,10 @@ std::string read_file(const std::string& path);
 void write_file_atomic(const std::string& path, const std::string& content);
 // rename(2) + fsync of the destination directory. Throws naming both paths.
 void rename_durable(const std::string& from, const std::string& to);
+// rename(2) only: atomic, but durable only after a later fsync_dir() of the destination's
+// directory (one per batch of renames; bend embed does one per rank at the end). Throws naming
+// both paths.
+void rename_file(const std::string& from, const std::string& to);
 // fsync of a directory (makes renames durable).
 void fsync_dir(const std::string& dir);
 // Removes a file if present; throws on any error other than "does not exist".

@@ -67,6 +67,8 @@ class TFRecordWriter {
   z_stream zs_{};
   std::vector<char> buf_;  // pending file bytes [0, n_buf_)
   size_t n_buf_ = 0;
+  uint64_t fd_bytes_ = 0;      // bytes handed to write(2)
+  uint64_t writeback_from_ = 0;  // start of the range whose write-back has not been started yet
   std::vector<char> zout_;  // deflate output chunk
   uint64_t n_records_ = 0;
   uint64_t file_bytes_ = 0;
