@@ -11,6 +11,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
+#include "bend/train/bench_train.hpp"
 #include "commands.hpp"
 #include "torch_exec.hpp"
 
@@ -71,6 +72,20 @@ void run_bench_forward(const BenchForwardArgs& a) {
       (long long)n_batches, n_nt, wall_s, cpu_s, n_nt / wall_s);
 }
 
+#ifdef BEND_TORCH_BUILD
+void run_bench_train(const TrainBenchSettings& s, const std::string& criterion) {
+  TrainBenchSettings t = s;
+  t.loss.criterion = parse_criterion(criterion);
+  TrainBenchResult r = bench_train_steps(t);
+  std::printf(
+      "bend bench train: head input %lldx%lld, hidden %lld, kernel %lld, window %lld, %lld outputs (%s), "
+      "batch %lld, threads %d: %lld steps in %.3f s: rows_per_s=%.1f\n",
+      (long long)t.len, (long long)t.head.input_dim, (long long)t.head.hidden, (long long)t.head.kernel,
+      (long long)t.head.output_window, (long long)t.head.n_out, criterion.c_str(), (long long)t.batch_rows,
+      t.threads, (long long)r.steps, r.wall_s, r.rows_per_s);
+}
+#endif
+
 }  // namespace
 
 void add_bench_command(CLI::App& app) {
@@ -92,6 +107,26 @@ void add_bench_command(CLI::App& app) {
     if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");
     run_bench_forward(*a);
   });
+
+  auto t = std::make_shared<TrainBenchSettings>();
+  auto criterion = std::make_shared<std::string>("bce");
+  CLI::App* tr = bench->add_subcommand(
+      "train", "Time BEND head training steps (forward, loss, backward, AdamW) on in-memory random batches");
+  tr->add_option("--input-dim", t->head.input_dim, "Embedding dim of the inputs")->required();
+  tr->add_option("--len", t->len, "Positions per row")->capture_default_str();
+  tr->add_option("--batch", t->batch_rows, "Rows per step")->capture_default_str();
+  tr->add_option("--hidden-size", t->head.hidden, "Head channels")->capture_default_str();
+  tr->add_option("--kernel-size", t->head.kernel, "Head convolution width")->capture_default_str();
+  tr->add_option("--output-window", t->head.output_window, "Average-pool window (0: per position)")
+      ->capture_default_str();
+  tr->add_option("--label-depth", t->head.n_out, "Outputs per position")->required();
+  tr->add_option("--criterion", *criterion, "bce | cross_entropy")->capture_default_str();
+  tr->add_option("--lr", t->lr, "AdamW learning rate")->capture_default_str();
+  tr->add_option("--threads", t->threads, "Compute threads")->capture_default_str();
+  tr->add_option("--seconds", t->min_seconds, "Minimum measured time after one warm-up step")
+      ->capture_default_str();
+  tr->add_option("--seed", t->seed, "Seed of the weights and batches")->capture_default_str();
+  tr->callback([t, criterion] { BEND_RUN_WITH_TORCH("bend bench train", run_bench_train(*t, *criterion)); });
 }
 
 }  // namespace bend

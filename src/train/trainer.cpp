@@ -309,13 +309,15 @@ void TrainRun::train() {
     EpochRecord rec;
     rec.epoch = epoch;
     rec.train_loss = train_epoch(epoch);
+    const double train_s = wall_seconds() - t0;
     EvalResult val = evaluate(*valid_);
     rec.val_loss = val.loss;
     rec.val_metric = val.metrics.empty() ? std::nan("") : val.metrics[0];
     save_epoch(rec);
     if (comm_.rank() == 0) {
-      log_info("epoch %d/%d: train_loss %.5f  val_loss %.5f  val_%s %.5f  (%.1f s)", epoch, cfg_.epochs,
-               rec.train_loss, rec.val_loss, cfg_.metric.c_str(), rec.val_metric, wall_seconds() - t0);
+      log_info("epoch %d/%d: train_loss %.5f  val_loss %.5f  val_%s %.5f  (%.1f s; training %.2f s, "
+               "%.0f rows/s)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss, cfg_.metric.c_str(),
+               rec.val_metric, wall_seconds() - t0, train_s, double(train_->n_records()) / train_s);
     }
   }
 }

@@ -116,9 +116,9 @@ def bench_extraction(a, d, bed, fa):
             "target": ">= 1.0x fastest peer"}
 
 
-def embed_args(a, bed, fa, out, model, extra=()):
+def embed_args(a, bed, fa, out, model, extra=(), threads=None):
     return [a.bend, "embed", "--bed", bed, "--genome", fa, "--out", out, "--model", model, "--read-strand",
-            "--label-depth", str(HISTONE_LABEL_DEPTH), "--threads", str(a.threads),
+            "--label-depth", str(HISTONE_LABEL_DEPTH), "--threads", str(threads or a.threads),
             "--progress-interval", "1000"] + list(extra)
 
 
@@ -162,7 +162,7 @@ def bench_resnetlm(a, d, bed, fa):
     shutil.rmtree(ckpt, ignore_errors=True)
     size = ["--hidden-size", "32", "--n-layers", "4"] if a.quick else []
     run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "1"] + size)
-    n_rows = 50 if a.quick else 200
+    n_rows = 50 if a.quick else 48
     head, rows = bed_rows(bed)
     sub = os.path.join(d, "resnet_rows.bed")
     with open(sub, "w") as f:
@@ -208,6 +208,134 @@ def bench_storage(a, d, bed, fa, n_nt, base_out):
     return {"base_float32_none_bytes": base, "base_inputs_bytes": base_inputs, "variants": res}
 
 
+def subset_bed(bed, path, per_split):
+    """The first per_split[s] rows of each split s of a BEND BED, header kept."""
+    head, rows = bed_rows(bed)
+    si = head.index("split")
+    taken = {k: 0 for k in per_split}
+    keep = []
+    for r in rows:
+        if r[si] in taken and taken[r[si]] < per_split[r[si]]:
+            taken[r[si]] += 1
+            keep.append(r)
+    with open(path, "w") as f:
+        f.write("\t".join(head) + "\n" + "".join("\t".join(r) + "\n" for r in keep))
+    return len(keep), sum(int(r[2]) - int(r[1]) for r in keep)
+
+
+def train_args(a, data, out, threads, epochs):
+    return [a.bend, "train", "--data", data, "--out", out, "--label-depth", str(HISTONE_LABEL_DEPTH),
+            "--criterion", "bce", "--metric", "auroc", "--output-window", "512", "--batch-size", "64",
+            "--epochs", str(epochs), "--threads", str(threads), "--overwrite"]
+
+
+def train_rows_per_s(stderr):
+    """Median over epochs of bend train's training-phase rows/s (log line of every epoch)."""
+    v = [float(x) for x in re.findall(r"training [0-9.]+ s, ([0-9.]+) rows/s", stderr)]
+    if not v:
+        raise SystemExit("run_bench: no 'training ... rows/s' in bend train's log:\n" + stderr[-2000:])
+    return statistics.median(v)
+
+
+def bench_train(a, d, bed, fa, onehot_out):
+    """Head training: bend train (data from shards) vs bend bench train (in-memory batches) vs a
+    python3-torch loop (in-memory batches), for 512 x 5 (one-hot) and 512 x 256 inputs."""
+    data256 = os.path.join(d, "train256")
+    ckpt = os.path.join(d, "resnet256")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "2", "--hidden-size", "256",
+         "--n-layers", "1"])
+    sub = os.path.join(d, "train256.bed")
+    n = 64 if a.quick else 256
+    subset_bed(bed, sub, {"train": n, "valid": n // 4, "test": n // 4})
+    shutil.rmtree(data256, ignore_errors=True)
+    run(embed_args(a, sub, fa, data256, "resnetlm", ["--checkpoint", ckpt]))
+    epochs = 2 if a.quick else 3
+    res = {}
+    for name, data, dim in (("512x5", onehot_out, 5), ("512x256", data256, 256)):
+        tr = []
+        for _ in range(a.runs):
+            shutil.rmtree(os.path.join(d, "train_out_" + name), ignore_errors=True)
+            p = run(train_args(a, data, os.path.join(d, "train_out_" + name), a.threads, epochs))
+            tr.append(train_rows_per_s(p.stderr))
+        common = ["--input-dim", str(dim), "--label-depth", str(HISTONE_LABEL_DEPTH), "--output-window", "512",
+                  "--batch", "64", "--threads", str(a.threads), "--seconds", "2" if a.quick else "5"]
+        mem, py = [], []
+        for _ in range(a.runs):
+            p = run([a.bend, "bench", "train"] + common)
+            mem.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
+            p = run([PY, os.path.join(HERE, "torch_train_loop.py")] + common)
+            py.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
+        t, m, q = statistics.median(tr), statistics.median(mem), statistics.median(py)
+        res[name] = {"bend_train_rows_per_s": t, "bend_in_memory_rows_per_s": m, "torch_loop_rows_per_s": q,
+                     "ratio_vs_torch": t / q, "target_vs_torch": ">= 1.0x",
+                     "loading_overhead": m / t - 1, "target_loading_overhead": "<= 10%"}
+    return res
+
+
+def bench_scaling(a, d, bed, fa, onehot_out):
+    """mpirun -np 2 vs -np 1, one thread per rank: ResNet-LM embed (compute-bound) and bend train."""
+    ckpt = os.path.join(d, "resnet_scaling")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "3", "--hidden-size", "64",
+         "--n-layers", "4"])
+    sub = os.path.join(d, "scaling.bed")
+    n = 32 if a.quick else 128
+    _, n_nt = subset_bed(bed, sub, {"train": n, "valid": n // 4, "test": n // 4})
+    mpirun = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
+    res = {}
+    for np_ in (1, 2):
+        out = os.path.join(d, "scaling_np%d" % np_)
+        t, _ = timed([mpirun + [str(np_)] + embed_args(a, sub, fa, out, "resnetlm",
+                                                        ["--checkpoint", ckpt, "--shard-rows", "16"], threads=1)],
+                     a.runs, lambda: shutil.rmtree(out, ignore_errors=True))
+        res["embed_np%d_s" % np_] = t
+        rates = []
+        for _ in range(a.runs):
+            shutil.rmtree(os.path.join(d, "scaling_train"), ignore_errors=True)
+            p = run(mpirun + [str(np_)] + train_args(a, onehot_out, os.path.join(d, "scaling_train"), 1, 2))
+            rates.append(train_rows_per_s(p.stderr))
+        res["train_np%d_rows_per_s" % np_] = statistics.median(rates)
+    res["embed_speedup"] = res["embed_np1_s"] / res["embed_np2_s"]
+    res["train_speedup"] = res["train_np2_rows_per_s"] / res["train_np1_rows_per_s"]
+    res["nt"] = n_nt
+    res["target"] = ">= 1.8x"
+    return res
+
+
+def bench_memory(a, d, fa):
+    """Peak RSS of one bend embed rank (onehot, float16) for N and 10 N rows: it should grow by no
+    more than the region list (bend prints its own peak RSS; np 1, no mpirun)."""
+    with open(fa + ".fai") as f:
+        chroms = [(l.split("\t")[0], int(l.split("\t")[1])) for l in f]
+    res = {}
+    n_small = 600 if a.quick else 20000
+    for n in (n_small, 10 * n_small):
+        bed = os.path.join(d, "mem_%d.bed" % n)
+        with open(bed, "w") as f:
+            f.write("chromosome\tstart\tend\tstrand\tsplit\n")
+            i = 0
+            while i < n:
+                for c, length in chroms:
+                    start = (i * 97) % (length - 600)
+                    f.write("%s\t%d\t%d\t%s\ttrain\n" % (c, start, start + 512, "+-"[i % 2]))
+                    i += 1
+                    if i == n:
+                        break
+        out = os.path.join(d, "mem_out")
+        shutil.rmtree(out, ignore_errors=True)
+        p = run([a.bend, "embed", "--bed", bed, "--genome", fa, "--out", out, "--model", "onehot", "--read-strand",
+                 "--dtype", "float16", "--threads", "1", "--progress-interval", "1000"])
+        m = re.search(r"peak RSS per rank: ([0-9.]+) MiB", p.stderr)
+        res[str(n)] = {"peak_rss_mib": float(m.group(1)), "bed_bytes": os.path.getsize(bed)}
+        shutil.rmtree(out, ignore_errors=True)
+    small, big = res[str(n_small)], res[str(10 * n_small)]
+    res["growth_mib"] = big["peak_rss_mib"] - small["peak_rss_mib"]
+    res["region_list_growth_mib"] = (big["bed_bytes"] - small["bed_bytes"]) / 2**20
+    res["target"] = "growth <= the region list"
+    return res
+
+
 def print_table(res):
     m = res["machine"]
     print("\nbend benchmark (%s scale), %s; %d CPUs (%s); load %.1f at start; medians of %d runs"
@@ -235,8 +363,23 @@ def print_table(res):
         extra = "; inputs exactly half: %s" % v["inputs_exactly_half"] if "inputs_exactly_half" in v else ""
         print(fmt % ("one-hot shards, " + name, "%d B, %.3g nt/s%s" % (v["bytes"], v["nt_per_s"], extra),
                      "%.3f size" % v["size_ratio_vs_float32_none"], "fp16/bf16: 0.5x inputs"))
-    for row in res["not_measured_yet"]:
-        print(fmt % (row, "not measured yet", "-", "-"))
+    for name, t in res["train"].items():
+        print(fmt % ("head training %s vs torch" % name, "bend train %.0f rows/s vs python3-torch loop %.0f rows/s"
+                     % (t["bend_train_rows_per_s"], t["torch_loop_rows_per_s"]), "%.2fx" % t["ratio_vs_torch"],
+                     t["target_vs_torch"]))
+        print(fmt % ("head training %s loading" % name, "bend train %.0f vs in-memory batches %.0f rows/s"
+                     % (t["bend_train_rows_per_s"], t["bend_in_memory_rows_per_s"]),
+                     "%+.0f%%" % (100 * t["loading_overhead"]), t["target_loading_overhead"]))
+    sc = res["scaling"]
+    print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 64, 4 layers), 1 thread/rank: %.2fs vs %.2fs"
+                 % (sc["embed_np1_s"], sc["embed_np2_s"]), "%.2fx" % sc["embed_speedup"], sc["target"]))
+    print(fmt % ("scaling np2/np1, train", "512x5 head, 1 thread/rank: %.0f vs %.0f rows/s"
+                 % (sc["train_np1_rows_per_s"], sc["train_np2_rows_per_s"]), "%.2fx" % sc["train_speedup"], sc["target"]))
+    me = res["memory"]
+    ks = [k for k in me if k.isdigit()]
+    print(fmt % ("peak RSS, %s vs %s rows" % (ks[0], ks[1]), "%.1f vs %.1f MiB; region list grows %.1f MiB"
+                 % (me[ks[0]]["peak_rss_mib"], me[ks[1]]["peak_rss_mib"], me["region_list_growth_mib"]),
+                 "+%.1f MiB" % me["growth_mib"], me["target"]))
 
 
 def main():
@@ -248,6 +391,8 @@ def main():
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", help="working directory (default: a new temp dir, removed at the end)")
     a = ap.parse_args()
+    for k in ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"):  # mpirun rows, as root in CI
+        os.environ.setdefault(k, "1")
     if a.runs < 3:
         raise SystemExit("run_bench: --runs must be >= 3 (medians)")
     work = a.work or tempfile.mkdtemp(prefix="bend-bench-")
@@ -262,7 +407,9 @@ def main():
     res["onehot"], onehot_out = bench_onehot(a, work, bed, fa, res["extraction"]["nt"])
     res["resnetlm"] = bench_resnetlm(a, work, bed, fa)
     res["storage"] = bench_storage(a, work, bed, fa, res["extraction"]["nt"], onehot_out)
-    res["not_measured_yet"] = ["head training (bend train vs BEND)", "np scaling (mpirun -np N)", "peak memory"]
+    res["train"] = bench_train(a, work, bed, fa, onehot_out)
+    res["scaling"] = bench_scaling(a, work, bed, fa, onehot_out)
+    res["memory"] = bench_memory(a, work, fa)
     print_table(res)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:

@@ -1,0 +1,75 @@
+#!/usr/bin/python3
+"""Benchmark peer: BEND's CNN head trained with a plain python3-torch loop on in-memory random
+batches (forward, BCE-with-logits or cross-entropy loss, backward, torch.optim.AdamW), the way a
+BEND user's training step runs without data loading. Prints rows_per_s=... (docs/benchmarks.md).
+Written for this benchmark from BEND's documented head: Conv1d -> GELU -> Conv1d -> GELU ->
+[AvgPool1d(window)] -> Linear."""
+import argparse
+import time
+
+import torch
+
+
+class Head(torch.nn.Module):
+    def __init__(self, dim, hidden, kernel, window, n_out):
+        super().__init__()
+        self.conv1 = torch.nn.Conv1d(dim, hidden, kernel, padding=kernel // 2)
+        self.conv2 = torch.nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2)
+        self.pool = torch.nn.AvgPool1d(window) if window > 0 else None
+        self.linear = torch.nn.Linear(hidden, n_out)
+
+    def forward(self, x):  # x [B, L, D]
+        h = torch.nn.functional.gelu(self.conv1(x.transpose(1, 2)))
+        h = torch.nn.functional.gelu(self.conv2(h))
+        if self.pool is not None:
+            h = self.pool(h)
+        return self.linear(h.transpose(1, 2))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--input-dim", type=int, required=True)
+    ap.add_argument("--len", type=int, default=512)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--hidden-size", type=int, default=64)
+    ap.add_argument("--kernel-size", type=int, default=3)
+    ap.add_argument("--output-window", type=int, default=0)
+    ap.add_argument("--label-depth", type=int, required=True)
+    ap.add_argument("--criterion", default="bce", choices=["bce", "cross_entropy"])
+    ap.add_argument("--lr", type=float, default=0.003)
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(1)
+    head = Head(a.input_dim, a.hidden_size, a.kernel_size, a.output_window, a.label_depth)
+    opt = torch.optim.AdamW(head.parameters(), lr=a.lr, weight_decay=0.01)
+    t_out = a.len // a.output_window if a.output_window > 0 else a.len
+    xs = [torch.rand(a.batch, a.len, a.input_dim) for _ in range(4)]
+    if a.criterion == "bce":
+        loss_fn = torch.nn.BCEWithLogitsLoss()
+        ys = [torch.randint(0, 2, (a.batch, t_out, a.label_depth)).float() for _ in range(4)]
+    else:
+        ce = torch.nn.CrossEntropyLoss()
+        loss_fn = lambda logits, y: ce(logits.reshape(-1, a.label_depth), y.reshape(-1))  # noqa: E731
+        ys = [torch.randint(0, a.label_depth, (a.batch, t_out)) for _ in range(4)]
+
+    def step(i):
+        loss = loss_fn(head(xs[i % 4]), ys[i % 4])
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    step(0)  # warm-up
+    steps, t0 = 0, time.perf_counter()
+    while True:
+        step(steps)
+        steps += 1
+        wall = time.perf_counter() - t0
+        if wall >= a.seconds:
+            break
+    print("torch_train_loop: %d steps in %.3f s: rows_per_s=%.1f" % (steps, wall, steps * a.batch / wall))
+
+
+if __name__ == "__main__":
+    main()
