@@ -8,6 +8,8 @@
 #include "bend/core/error.hpp"
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
+#include "bend/models/causal_lm_init.hpp"
+#include "bend/models/lm_embedders.hpp"
 #include "bend/models/resnetlm.hpp"
 #include "commands.hpp"
 #include "torch_exec.hpp"
@@ -25,11 +27,64 @@ struct ModelInitArgs {
   ResNetLMConfig flags;  // values of the --hidden-size ... flags
   std::vector<std::pair<CLI::Option*, int64_t ResNetLMConfig::*>> int_flags;
   CLI::Option* init_range_flag = nullptr;
+  std::vector<std::string> sets;  // transformers: KEY=JSON config overrides
+  std::string tokenizer_dir;      // transformers: tokenizer files to copy
 };
 
 #ifdef BEND_TORCH_BUILD
+// The transformer models (lm_embedders.hpp): --config plus --set / the size flags that apply.
+void run_lm_init(const ModelInitArgs& a, double t0) {
+  LmInitRequest r{a.arch, a.out_dir, a.config_path, {}, a.tokenizer_dir, a.seed};
+  for (const std::string& kv : a.sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("bend model init: --set %s: expected KEY=JSON", kv.c_str());
+    r.set[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& f : a.int_flags) {
+    if (f.first->count() == 0) continue;
+    const std::string name = f.first->get_name();
+    const char* key = name == "--vocab-size"    ? "vocab_size"
+                      : name == "--hidden-size" ? "hidden_size"
+                      : name == "--n-layers"    ? "num_hidden_layers"
+                                                : nullptr;
+    if (key == nullptr)
+      fail("bend model init: %s does not apply to --arch %s", name.c_str(), a.arch.c_str());
+    r.set[key] = std::to_string(a.flags.*(f.second));
+  }
+  if (a.init_range_flag->count() > 0)
+    r.set["initializer_range"] = strfmt("%.17g", a.flags.initializer_range);
+  const std::string summary = init_lm_checkpoint(r);
+  std::printf("bend model init: wrote %s (%s) in %s\n", a.out_dir.c_str(), summary.c_str(),
+              human_duration(wall_seconds() - t0).c_str());
+}
+
+// HyenaDNA and the AWD-LSTM (causal_lm_init.hpp): --config plus --set (size flags do not apply).
+void run_causal_init(const ModelInitArgs& a, double t0) {
+  CausalLmInitRequest r{a.arch, a.out_dir, a.config_path, {}, a.seed};
+  for (const std::string& kv : a.sets) {
+    const size_t eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      fail("bend model init: --set %s: expected KEY=JSON", kv.c_str());
+    r.set[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (const auto& f : a.int_flags) {
+    if (f.first->count() > 0) {
+      fail("bend model init: %s does not apply to --arch %s; use --set KEY=VALUE",
+           f.first->get_name().c_str(), a.arch.c_str());
+    }
+  }
+  if (a.init_range_flag->count() > 0)
+    r.set["initializer_range"] = strfmt("%.17g", a.flags.initializer_range);
+  const std::string summary = init_causal_lm_checkpoint(r);
+  std::printf("bend model init: wrote %s (%s) in %s\n", a.out_dir.c_str(), summary.c_str(),
+              human_duration(wall_seconds() - t0).c_str());
+}
+
 void run_model_init(const ModelInitArgs& a) {
   const double t0 = wall_seconds();
+  if (a.arch == "hyenadna" || a.arch == "awdlstm") return run_causal_init(a, t0);
+  if (a.arch != "resnetlm") return run_lm_init(a, t0);
   ResNetLMConfig cfg;  // BEND's resnetlm defaults
   if (!a.config_path.empty()) cfg = read_resnetlm_config(a.config_path);
   for (const auto& f : a.int_flags) {
@@ -71,7 +126,8 @@ void add_model_command(CLI::App& app) {
       "Write a checkpoint directory (config.json, tokenizer.json, model.safetensors) with "
       "seeded random weights, identical on every machine for the same seed");
   init->add_option("--arch", args->arch, "Architecture")
-      ->check(CLI::IsMember({"resnetlm"}))
+      ->check(CLI::IsMember(
+                 {"resnetlm", "dnabert", "nt", "dnabert2", "gena-lm", "hyenadna", "awdlstm"}))
       ->capture_default_str();
   init->add_option("--out", args->out_dir,
                    "Checkpoint directory to create (must not exist or be empty)")
@@ -80,6 +136,13 @@ void add_model_command(CLI::App& app) {
                    "config.json to start from (the flags below override its values)")
       ->check(CLI::ExistingFile);
   init->add_option("--seed", args->seed, "Seed of the weights")->capture_default_str();
+  init->add_option("--set", args->sets,
+                   "Transformer, hyenadna and awdlstm models: replace a config.json key, KEY=JSON "
+                   "(repeatable), e.g. --set num_attention_heads=4, --set layer.l_max=258");
+  init->add_option("--tokenizer", args->tokenizer_dir,
+                   "Transformer models: directory whose vocab.txt / tokenizer.json is copied "
+                   "(needed for dnabert2 and gena-lm)")
+      ->check(CLI::ExistingDirectory);
   ResNetLMConfig& f = args->flags;
   const struct {
     const char* name;

@@ -1,0 +1,127 @@
+// The transformer Embedders ("dnabert", "nt", "dnabert2", "gena-lm"): a ChunkedEmbedder (BEND's
+// chunking and upsampling) whose model inputs run through the TransformerEncoder.
+#include "bend/models/lm_embedders.hpp"
+
+#include <algorithm>
+
+#include "bend/core/crc32c.hpp"
+#include "bend/core/error.hpp"
+#include "bend/core/files.hpp"
+#include "bend/models/chunked_embedder.hpp"
+#include "bend/models/transformer.hpp"
+#include "bend/tokenize/chunks.hpp"
+#include "bend/tokenize/tokenizer.hpp"
+
+namespace bend {
+
+namespace {
+
+// Which checkpoint files and rules a model uses.
+struct LmSpec {
+  const char* name;
+  TransformerArch arch;
+  const char* tokenizer_kind;  // make_tokenizer kind; "nt" picks nt-v1 / nt-v2 by the config
+};
+
+// BEND's chunking of each model (docs/models.md), capped at what the checkpoint's position
+// table (or BigBird's full-attention length) allows.
+ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int64_t model_max) {
+  ChunkRule r;
+  const std::string name = spec.name;
+  if (name == "dnabert") r = {0, kDnabertMaxTokens};
+  if (name == "nt") {
+    r = cfg.position_embedding_type == "rotary" ? ChunkRule{kNtV2ChunkBp, kNtV2MaxTokens}
+                                                : ChunkRule{kNtV1ChunkBp, kNtV1MaxTokens};
+  }
+  if (name == "dnabert2") r = {kDnabert2ChunkBp, 0};
+  if (name == "gena-lm") {
+    r = {0, cfg.model_type == "big_bird" ? kGenaLmBigBirdMaxTokens : kGenaLmBertMaxTokens};
+  }
+  if (model_max > 0 && (r.max_tokens == 0 || r.max_tokens > model_max)) r.max_tokens = model_max;
+  return r;
+}
+
+class TransformerLmEmbedder : public ChunkedEmbedder {
+ public:
+  TransformerLmEmbedder(const LmSpec& spec, const EmbedderOptions& opts);
+
+ protected:
+  void forward_inputs(const std::vector<const std::vector<int32_t>*>& inputs,
+                      std::vector<std::vector<float>>& hidden) override;
+
+ private:
+  std::unique_ptr<TransformerEncoder> encoder_;
+};
+
+TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderOptions& opts) {
+  name_ = spec.name;
+  const std::string& dir = opts.checkpoint_dir;
+  if (dir.empty()) fail("%s: needs a checkpoint directory", spec.name);
+  const std::string config_path = path_join(dir, "config.json");
+  const TransformerConfig cfg = read_transformer_config(config_path, spec.arch);
+  std::string kind = spec.tokenizer_kind;
+  if (kind == "nt") kind = cfg.position_embedding_type == "rotary" ? "nt-v2" : "nt-v1";
+  tokenizer_ = make_tokenizer(kind, dir);  // checks the vocabulary against vocab_size
+  TransformerRunOptions run;
+  run.n_threads = opts.n_threads;
+  run.use_cuda = opts.use_cuda;
+  run.local_rank = opts.local_rank;
+  encoder_.reset(new TransformerEncoder(dir, spec.arch, run));
+  rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens());
+  dim_ = cfg.hidden_size;
+  // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
+  uint32_t crc = file_crc32c(path_join(dir, "model.safetensors"));
+  for (const char* f : {"config.json", "vocab.txt", "tokenizer.json"}) {
+    const std::string p = path_join(dir, f);
+    if (!path_exists(p)) continue;
+    const std::string text = read_file(p);
+    crc = crc32c_extend(crc, text.data(), text.size());
+  }
+  fingerprint_ = strfmt("%s:crc32c=%08x", spec.name, crc);
+}
+
+// Runs `inputs` through the encoder in groups whose activations ([rows, 2 * intermediate +
+// 3 * hidden] floats, the widest of a layer) stay under ~512 MiB; hidden[i] = [inputs[i]->size(),
+// hidden_size]. The encoder runs a group unpadded, so grouping does not change results.
+void TransformerLmEmbedder::forward_inputs(const std::vector<const std::vector<int32_t>*>& inputs,
+                                           std::vector<std::vector<float>>& hidden) {
+  const TransformerConfig& c = encoder_->config();
+  const int64_t row_bytes = 4 * (2 * c.intermediate_size + 3 * c.hidden_size);
+  const int64_t max_rows = std::max<int64_t>(1, (int64_t(512) << 20) / row_bytes);
+  hidden.assign(inputs.size(), {});
+  size_t begin = 0;
+  while (begin < inputs.size()) {
+    size_t end = begin;
+    int64_t rows = 0;
+    while (end < inputs.size() && (end == begin || rows + int64_t(inputs[end]->size()) <= max_rows))
+      rows += int64_t(inputs[end++]->size());
+    std::vector<std::vector<float>> group_out;
+    encoder_->forward({inputs.begin() + long(begin), inputs.begin() + long(end)}, group_out);
+    for (size_t i = begin; i < end; i++) hidden[i] = std::move(group_out[i - begin]);
+    begin = end;
+  }
+}
+
+}  // namespace
+
+std::unique_ptr<Embedder> make_dnabert_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"dnabert", TransformerArch::kBert, "dnabert"}, opts));
+}
+
+std::unique_ptr<Embedder> make_nt_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"nt", TransformerArch::kEsm, "nt"}, opts));
+}
+
+std::unique_ptr<Embedder> make_dnabert2_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"dnabert2", TransformerArch::kMosaicBert, "bpe"}, opts));
+}
+
+std::unique_ptr<Embedder> make_gena_lm_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"gena-lm", TransformerArch::kBert, "bpe"}, opts));
+}
+
+}  // namespace bend

@@ -1,0 +1,50 @@
+// Private to src/models: LibTorch helpers of the model-zoo models (HyenaDNA, AWD-LSTM,
+// TorchScript): compute device, float32 weights from safetensors, length-sorted batches.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace bend {
+
+class SafetensorsFile;
+
+namespace zoo {
+
+// CPU, or cuda:<local_rank> when `use_cuda` (builds with BEND_WITH_CUDA; TF32 switched off so
+// results match float32 references). Throws bend::Error naming `model` when CUDA is unusable.
+at::Device select_torch_device(const char* model, bool use_cuda, int local_rank);
+
+// Tensor `name` of `file` as float32 with `shape`, copied to `device` (F16/BF16/F64 converted).
+// Throws bend::Error naming the file and tensor when absent.
+at::Tensor load_f32(const SafetensorsFile& file, const std::string& name,
+                    const std::vector<int64_t>& shape, at::Device device);
+
+// A Linear layer on the compute device. On CPU with oneDNN the product runs as a 1x1
+// convolution over the rows: this platform's LibTorch routes at::linear to a generic
+// (reference) BLAS ~30x slower. Immutable after make_linear; operator() is thread-safe.
+struct Linear {
+  at::Tensor w;   // [out, in]
+  at::Tensor b;   // [out], or undefined for no bias
+  at::Tensor w4;  // [out, in, 1, 1]: w as a convolution kernel (oneDNN only)
+  bool onednn = false;
+  // x [..., in] -> [..., out].
+  at::Tensor operator()(const at::Tensor& x) const;
+};
+// Wraps weights already on their device; oneDNN is used on CPU when LibTorch has it.
+Linear make_linear(const at::Tensor& w, const at::Tensor& b);
+
+// Splits inputs 0..n-1 into batches of similar length: sorted by length (stable), each batch
+// as long as (inputs in it) * (its longest length) <= max_padded_tokens, at least one input.
+std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& lengths,
+                                                int64_t max_padded_tokens);
+
+// [n, max_len] int64 ids of `inputs` (indices `batch` of `all`), right-padded with `pad_id`.
+at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
+                      const std::vector<size_t>& batch, int32_t pad_id);
+
+}  // namespace zoo
+}  // namespace bend

@@ -1,0 +1,202 @@
+"""Independent python3-torch references of the transformer encoders bend runs in LibTorch.
+
+Written from the published architectures (Devlin et al. BERT; GENA-LM's pre-layer-norm BERT;
+Hugging Face BigBird with full attention; ESM / Nucleotide Transformer v1 and v2; MosaicBERT as
+DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
+numpy parser of test_resnetlm_reference. Where torch has the layer (nn.TransformerEncoderLayer:
+post-LN BERT, pre-LN GENA-LM and ESM v1) the reference uses it; rotary, ALiBi and gated MLPs are
+written out here. Every function embeds one sequence (batch of one): [n_tokens] ids -> numpy
+[n_tokens, hidden].
+"""
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_resnetlm_reference import read_safetensors  # noqa: E402
+
+
+class Weights:
+    """Tensors of one checkpoint by Hugging Face name; `prefix` is "bert." / "esm." / ""."""
+
+    def __init__(self, path, prefix):
+        self.t = read_safetensors(path)
+        self.prefix = prefix
+
+    def __call__(self, name):
+        return torch.from_numpy(self.t[self.prefix + name])
+
+    def has(self, name):
+        return self.prefix + name in self.t
+
+
+def norm(w, name, x, eps):
+    return F.layer_norm(x, x.shape[-1:], w(name + ".weight"), w(name + ".bias"), eps)
+
+
+def dense(w, name, x, bias=True):
+    return F.linear(x, w(name + ".weight"), w(name + ".bias") if bias else None)
+
+
+def torch_layer(w, p, cfg, norm_first, norm1, norm2, act="gelu"):
+    """nn.TransformerEncoderLayer holding layer `p` of a BERT-style checkpoint."""
+    h = cfg["hidden_size"]
+    layer = nn.TransformerEncoderLayer(h, cfg["num_attention_heads"], cfg["intermediate_size"],
+                                       dropout=0.0, activation=act,
+                                       layer_norm_eps=cfg.get("layer_norm_eps", 1e-12),
+                                       batch_first=True, norm_first=norm_first)
+    qkv = [p + "attention.self." + m for m in ("query", "key", "value")]
+    state = {
+        "self_attn.in_proj_weight": torch.cat([w(n + ".weight") for n in qkv]),
+        "self_attn.in_proj_bias": torch.cat([w(n + ".bias") for n in qkv]),
+        "self_attn.out_proj.weight": w(p + "attention.output.dense.weight"),
+        "self_attn.out_proj.bias": w(p + "attention.output.dense.bias"),
+        "linear1.weight": w(p + "intermediate.dense.weight"),
+        "linear1.bias": w(p + "intermediate.dense.bias"),
+        "linear2.weight": w(p + "output.dense.weight"),
+        "linear2.bias": w(p + "output.dense.bias"),
+        "norm1.weight": w(p + norm1 + ".weight"), "norm1.bias": w(p + norm1 + ".bias"),
+        "norm2.weight": w(p + norm2 + ".weight"), "norm2.bias": w(p + norm2 + ".bias"),
+    }
+    layer.load_state_dict(state, strict=True)
+    return layer.eval()
+
+
+def rope(x, n_rot, base):
+    """Rotary position embedding of the first n_rot dims of x [heads, len, d]: dims j and
+    j + n_rot/2 are rotated together by angle pos * base^(-2j / n_rot)."""
+    half = n_rot // 2
+    inv = 1.0 / (base ** (torch.arange(0, n_rot, 2).float() / n_rot))
+    ang = torch.arange(x.shape[1]).float()[:, None] * inv[None, :]  # [len, half]
+    c, s = ang.cos(), ang.sin()
+    a, b = x[..., :half], x[..., half:n_rot]
+    return torch.cat([a * c - b * s, b * c + a * s, x[..., n_rot:]], -1)
+
+
+def attention(w, p, x, heads, rot=None, base=10000.0, bias=None, fused=False):
+    """Multi-head self-attention of x [len, h] with its output projection."""
+    n, h = x.shape
+    d = h // heads
+    if fused:
+        q, k, v = dense(w, p + "attention.self.Wqkv", x).split(h, -1)
+    else:
+        q, k, v = (dense(w, p + "attention.self." + m, x) for m in ("query", "key", "value"))
+    q, k, v = (t.reshape(n, heads, d).transpose(0, 1) for t in (q, k, v))  # [heads, len, d]
+    if rot:
+        q, k = rope(q, rot, base), rope(k, rot, base)
+    scores = q @ k.transpose(1, 2) / math.sqrt(d)
+    if bias is not None:
+        scores = scores + bias
+    ctx = (torch.softmax(scores, -1) @ v).transpose(0, 1).reshape(n, h)
+    return dense(w, p + "attention.output.dense", ctx)
+
+
+@torch.no_grad()
+def bert(w, cfg, ids):
+    """BERT / GENA-LM (pre_layer_norm, last_layer_norm, rotary) / BigBird (full attention)."""
+    ids = torch.tensor(ids, dtype=torch.long)
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    big_bird = cfg.get("model_type") == "big_bird"
+    act = cfg.get("hidden_act", "gelu_new" if big_bird else "gelu")
+    pos = cfg.get("position_embedding_type", "absolute")
+    x = w("embeddings.word_embeddings.weight")[ids]
+    if big_bird and cfg.get("rescale_embeddings", False):
+        x = x * cfg["hidden_size"] ** 0.5
+    x = x + w("embeddings.token_type_embeddings.weight")[0]
+    if pos == "absolute":
+        x = x + w("embeddings.position_embeddings.weight")[: len(ids)]
+    x = norm(w, "embeddings.LayerNorm", x, eps)
+    pre = cfg.get("pre_layer_norm", False)
+    tanh_gelu = (lambda t: F.gelu(t, approximate="tanh"))
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        if pos == "rotary":  # GENA-LM rotary is pre-LN
+            heads = cfg["num_attention_heads"]
+            rot = cfg.get("rotary_dim", cfg["hidden_size"] // heads)
+            x = x + attention(w, p, norm(w, p + "pre_attention_ln", x, eps), heads, rot,
+                              cfg.get("rotary_base", 10000))
+            y = F.gelu(dense(w, p + "intermediate.dense", norm(w, p + "post_attention_ln", x, eps)))
+            x = x + dense(w, p + "output.dense", y)
+            continue
+        names = ("pre_attention_ln", "post_attention_ln") if pre else \
+            ("attention.output.LayerNorm", "output.LayerNorm")
+        layer = torch_layer(w, p, cfg, pre, *names, act="gelu" if act == "gelu" else tanh_gelu)
+        x = layer(x[None])[0]
+    if cfg.get("last_layer_norm", pre):
+        x = norm(w, "encoder.last_layer_ln", x, eps)
+    return x.numpy()
+
+
+@torch.no_grad()
+def esm(w, cfg, ids):
+    """ESM as the Nucleotide Transformer uses it: v1 (learned positions, GELU MLP) or v2
+    (rotary, SwiGLU MLP, biases per add_bias_fnn), pre-LN, final LayerNorm."""
+    ids = torch.tensor(ids, dtype=torch.long)
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    heads = cfg["num_attention_heads"]
+    x = w("embeddings.word_embeddings.weight")[ids]
+    if cfg.get("token_dropout", False):
+        masked = ids == cfg["mask_token_id"]
+        x = x.masked_fill(masked[:, None], 0.0)
+        x = x * (1 - 0.15 * 0.8) / (1 - masked.float().mean())
+    if cfg.get("position_embedding_type", "absolute") == "absolute":
+        x = x + w("embeddings.position_embeddings.weight")[torch.arange(len(ids)) +
+                                                            cfg["pad_token_id"] + 1]
+    if cfg.get("emb_layer_norm_before", False):
+        x = norm(w, "embeddings.layer_norm", x, eps)
+    v2 = "add_bias_fnn" in cfg
+    bias = cfg.get("add_bias_fnn", True)
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        if not v2:
+            x = torch_layer(w, p, cfg, True, "attention.LayerNorm", "LayerNorm")(x[None])[0]
+            continue
+        rot = cfg["hidden_size"] // heads if cfg.get("position_embedding_type") == "rotary" else None
+        x = x + attention(w, p, norm(w, p + "attention.LayerNorm", x, eps), heads, rot)
+        g = dense(w, p + "intermediate.dense", norm(w, p + "LayerNorm", x, eps), bias)
+        a, b = g.chunk(2, -1)
+        x = x + dense(w, p + "output.dense", F.silu(a) * b, bias)
+    return norm(w, "encoder.emb_layer_norm_after", x, eps).numpy()
+
+
+def alibi_slopes(n):
+    """ALiBi slopes (Press et al. 2022): 2^(-8i/n), i = 1..n, for n a power of two; otherwise
+    those of the power of two below, then every other slope of the power of two above."""
+    def geometric(m):
+        return [2 ** (-8 * (i + 1) / m) for i in range(m)]
+    lo = 2 ** int(math.floor(math.log2(n)))
+    return geometric(lo) + geometric(2 * lo)[0::2][: n - lo]
+
+
+@torch.no_grad()
+def mosaic(w, cfg, ids):
+    """MosaicBERT (DNABERT-2): no position embeddings, ALiBi, fused QKV, post-LN, GeGLU MLP."""
+    ids = torch.tensor(ids, dtype=torch.long)
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    heads, inter = cfg["num_attention_heads"], cfg["intermediate_size"]
+    x = w("embeddings.word_embeddings.weight")[ids] + w("embeddings.token_type_embeddings.weight")[0]
+    x = norm(w, "embeddings.LayerNorm", x, eps)
+    n = len(ids)
+    dist = (torch.arange(n)[None, :] - torch.arange(n)[:, None]).abs().float()
+    alibi = -torch.tensor(alibi_slopes(heads), dtype=torch.float32)[:, None, None] * dist
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        x = norm(w, p + "attention.output.LayerNorm",
+                 attention(w, p, x, heads, bias=alibi, fused=True) + x, eps)
+        g = dense(w, p + "mlp.gated_layers", x, bias=False)
+        y = dense(w, p + "mlp.wo", F.gelu(g[:, :inter]) * g[:, inter:])
+        x = norm(w, p + "mlp.layernorm", y + x, eps)
+    return x.numpy()
+
+
+def reference(arch, ckpt_dir, cfg):
+    """A function ids -> [n, hidden] numpy for the checkpoint in ckpt_dir."""
+    prefix = {"bert": "bert.", "esm": "esm.", "mosaic-bert": "bert."}[arch]
+    w = Weights(os.path.join(ckpt_dir, "model.safetensors"), prefix)
+    fn = {"bert": bert, "esm": esm, "mosaic-bert": mosaic}[arch]
+    return lambda ids: fn(w, cfg, ids)
