@@ -7,7 +7,7 @@ the only weights format bend reads. Needs only python3-torch (no `safetensors` p
 Loads with torch.load(weights_only=True), so a pickle cannot run code. Every tensor is written
 with its own bytes (tied weights, e.g. an MLM decoder sharing the word embeddings, become two
 copies), names unchanged, sorted. With the `safetensors` package the equivalent one-liner is
-    python3 -c "import sys,torch; from safetensors.torch import save_file; save_file({k: v.clone().contiguous() for k, v in torch.load(sys.argv[1], map_location='cpu').items()}, sys.argv[2], {'format': 'pt'})" pytorch_model.bin model.safetensors
+    python3 -c "import sys,torch; from safetensors.torch import save_file; save_file({k: v.clone().contiguous() for k, v in torch.load(sys.argv[1], map_location='cpu', weights_only=True).items()}, sys.argv[2], {'format': 'pt'})" pytorch_model.bin model.safetensors
 """
 import json
 import struct
