@@ -7,17 +7,19 @@
 #include "bend/pipeline/embed_run.hpp"
 #include "bend/embed/embedder.hpp"
 #include "commands.hpp"
+#include "stop_exit.hpp"
 #include "torch_exec.hpp"
 
 namespace bend {
 
 static void run_embed_command(const EmbedParams& p) {
   Comm comm;
+  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75 (stop_exit.hpp)
   set_log_rank(comm.size() > 1 ? comm.rank() : -1);
   try {
     run_embed(p, comm);
   } catch (const CollectiveError&) {
-    throw;  // every rank knows; main() prints it on rank 0 only, all exit 1 without an abort
+    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only, no abort
   } catch (const std::exception& e) {
     if (comm.size() == 1) throw;
     std::fprintf(stderr, "bend embed: error (rank %d): %s\n", comm.rank(), e.what());
@@ -49,6 +51,8 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--compression", p->compression, "Shard compression: none | zlib | gzip (TFRecordOptions)")
       ->capture_default_str();
   c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
+  c->add_option("--format", p->format, "Output: tfrecord (shard files) | hdf5 (one parallel HDF5 file per split)")
+      ->capture_default_str();
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
@@ -56,7 +60,7 @@ void add_embed_command(CLI::App& app) {
   c->callback([p] {
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend embed --model");
-    run_embed_command(*p);
+    run_stoppable([&] { run_embed_command(*p); });
   });
 }
 

@@ -7,6 +7,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/train/trainer.hpp"
 #include "commands.hpp"
+#include "stop_exit.hpp"
 #include "torch_exec.hpp"
 
 namespace bend {
@@ -14,11 +15,12 @@ namespace bend {
 #ifdef BEND_TORCH_BUILD
 static void run_train_command(const TrainConfig& c) {
   Comm comm;
+  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: checkpoint at the next step, exit 75
   set_log_rank(comm.size() > 1 ? comm.rank() : -1);
   try {
     run_train(c, comm);
   } catch (const CollectiveError&) {
-    throw;  // every rank knows; main() prints it on rank 0 only
+    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only
   } catch (const std::exception& e) {
     if (comm.size() == 1) throw;
     std::fprintf(stderr, "bend train: error (rank %d): %s\n", comm.rank(), e.what());
@@ -60,7 +62,7 @@ void add_train_command(CLI::App& app) {
   t->add_flag("--cuda", c->use_cuda, "Train on the CUDA device of this local rank (NCCL between ranks)");
   t->add_flag("--overwrite", c->overwrite, "Replace results trained with other settings");
   t->add_flag("--test-only", c->test_only, "Only evaluate the best saved epoch on the test split");
-  t->callback([c] { BEND_RUN_WITH_TORCH("bend train", run_train_command(*c)); });
+  t->callback([c] { BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); })); });
 }
 
 }  // namespace bend

@@ -14,5 +14,6 @@ void add_model_command(CLI::App& app);    // cmd_model.cpp: `bend model init`, `
 void add_train_command(CLI::App& app);    // cmd_train.cpp: data-parallel head training
 void add_extract_command(CLI::App& app);  // cmd_extract.cpp: BED regions -> FASTA (bend's extraction)
 void add_bench_command(CLI::App& app);    // cmd_bench.cpp: `bend bench forward` (pure model forward)
+void add_genome_command(CLI::App& app);   // cmd_genome.cpp: whole-genome windows (bend genome)
 
 }  // namespace bend

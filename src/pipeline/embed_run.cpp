@@ -17,8 +17,10 @@
 #include "bend/dist/comm.hpp"
 #include "bend/genome/fasta.hpp"
 #include "bend/pipeline/embed_worker.hpp"
+#include "bend/pipeline/h5_output.hpp"
 #include "bend/pipeline/manifest.hpp"
 #include "bend/pipeline/scheduler.hpp"
+#include "bend/pipeline/shard_run.hpp"
 #include "bend/store/tfrecord.hpp"
 #include "bend/task/bed.hpp"
 #include "bend/task/labels.hpp"
@@ -39,6 +41,7 @@ struct Rank0State {
   std::map<int32_t, ShardEntry> done;  // finished shards (verified or new)
   json params, doc;
   std::unique_ptr<RunManifest> manifest;
+  std::unique_ptr<H5Rank0Files> h5;  // --format hdf5: the locked split files
 };
 
 std::string crc_hex(uint32_t c) { return strfmt("%08x", c); }
@@ -87,14 +90,19 @@ json make_params(const EmbedParams& p, const Embedder& model) {
   j["model"] = model.name();
   j["model_fingerprint"] = model.fingerprint();
   j["dim"] = model.dim();
+  if (p.format != "tfrecord") j["format"] = p.format;  // absent: TFRecord (older manifests)
   return j;
 }
 
 // Removes every file a previous run in this directory may have left: shards (recorded or
 // planned), temporaries, journal and manifest.
 void clear_previous(const EmbedParams& p, Rank0State& s, const std::map<int32_t, ShardEntry>& rec) {
-  for (const auto& kv : rec) remove_if_exists(path_join(p.out_dir, kv.second.file_name));
-  for (const ShardSpec& sh : s.shards) remove_if_exists(path_join(p.out_dir, sh.file_name));
+  for (const auto& kv : rec) {
+    if (!s.h5 || !s.h5->holds(kv.second.file_name)) remove_if_exists(path_join(p.out_dir, kv.second.file_name));
+  }
+  for (const ShardSpec& sh : s.shards) {
+    if (!s.h5) remove_if_exists(path_join(p.out_dir, sh.file_name));  // a locked .h5 is recreated
+  }
   s.manifest->remove_journal();
   remove_if_exists(s.manifest->manifest_path());
 }
@@ -133,8 +141,9 @@ void check_output_dir(const EmbedParams& p, Rank0State& s) {
     const ShardSpec& spec = s.shards[e.shard_id];
     std::string path = path_join(p.out_dir, e.file_name);
     bool ok = spec.file_name == e.file_name && e.n_rows == static_cast<int64_t>(spec.rows.size()) &&
-              file_size_or_neg(path) == static_cast<int64_t>(e.file_bytes) &&
-              file_crc32c(path) == e.file_crc32c;
+              (s.h5 ? s.h5->shard_matches(e, s.params)
+                    : file_size_or_neg(path) == static_cast<int64_t>(e.file_bytes) &&
+                          file_crc32c(path) == e.file_crc32c);
     if (ok) {
       s.done[e.shard_id] = e;
     } else {
@@ -146,11 +155,12 @@ void check_output_dir(const EmbedParams& p, Rank0State& s) {
            s.shards.size(), n_bad ? " (some failed verification)" : "");
 }
 
-json manifest_doc(const EmbedParams& p, const Rank0State& s, const Embedder& model, bool complete) {
+// `status`: "running" (journal holds the newer shards), "stopped" or "complete".
+json manifest_doc(const EmbedParams& p, const Rank0State& s, const Embedder& model, const char* status) {
   json doc;
   doc["format"] = "bend-embed-manifest";
   doc["version"] = 1;
-  doc["status"] = complete ? "complete" : "running";
+  doc["status"] = status;
   std::time_t now = std::time(nullptr);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
@@ -193,6 +203,15 @@ void check_settings(const EmbedParams& p) {
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
   if (p.flank_bp < 0) fail("--flank must not be negative (got %lld)", (long long)p.flank_bp);
   if (p.model.n_threads < 1) fail("--threads must be at least 1 (got %d)", p.model.n_threads);
+  if (p.format != "tfrecord" && p.format != "hdf5") {
+    fail("--format must be tfrecord or hdf5 (got '%s')", p.format.c_str());
+  }
+  if (p.format == "hdf5" && c != Compression::kNone) {
+    fail("--compression %s cannot be used with --format hdf5: parallel HDF5 writes compressed "
+         "datasets only collectively, and bend's ranks write their rows independently; use "
+         "--format tfrecord for compressed shards, or compress the finished file with h5repack",
+         p.compression.c_str());
+  }
 #ifndef BEND_WITH_CUDA
   if (p.model.use_cuda) fail("--cuda: this bend was built without CUDA (see docs/cli.md)");
 #endif
@@ -213,14 +232,16 @@ void prepare_rank0(const EmbedParams& p, const Embedder& model, Rank0State& s) {
   s.params["genome_index_crc32c"] = path_exists(fai) ? crc_hex(file_crc32c(fai)) : "";
   choose_labels(p, s);
   s.shards = plan_shards(s.bed, p);
+  if (p.format == "hdf5") s.h5 = std::make_unique<H5Rank0Files>(p.out_dir, s.shards);  // locks first
   check_output_dir(p, s);
+  if (s.h5) s.h5->decide(s.params, p.overwrite, path_exists(s.manifest->manifest_path()), s.done);
   for (const ShardSpec& sh : s.shards) {
     if (!s.done.count(sh.shard_id)) s.todo.push_back(sh);
   }
   // Longest shards first: the dynamic queue then ends with short ones and balances well.
   std::stable_sort(s.todo.begin(), s.todo.end(),
                    [](const ShardSpec& a, const ShardSpec& b) { return a.n_bp > b.n_bp; });
-  s.manifest->write(manifest_doc(p, s, model, false));
+  s.manifest->write(manifest_doc(p, s, model, "running"));
 }
 
 ShardWork build_work(const EmbedParams& p, const Rank0State& s, const ShardSpec& spec) {
@@ -237,32 +258,9 @@ ShardWork build_work(const EmbedParams& p, const Rank0State& s, const ShardSpec&
     wr.end_bp = r.end_bp + p.flank_bp;
     wr.minus = p.read_strand && r.strand == '-';
     wr.region = region_string(s.bed, r);
-    s.labels->read(r.row, wr.label);
+    if (!s.h5) s.labels->read(r.row, wr.label);  // HDF5: the labels are in the file already
   }
   return w;
-}
-
-struct RankStats {
-  int64_t rows = 0, bp = 0, bytes = 0, shards = 0, peak_rss = 0;
-  double cpu_s = 0;
-};
-
-void print_summary(const std::vector<RankStats>& st, double wall_s, const Rank0State& s) {
-  RankStats t;
-  std::string per_rank_rows, per_rank_rss;
-  for (const RankStats& r : st) {
-    t.rows += r.rows;
-    t.bp += r.bp;
-    t.bytes += r.bytes;
-    t.cpu_s += r.cpu_s;
-    per_rank_rows += " " + std::to_string(r.rows);
-    per_rank_rss += " " + human_bytes(static_cast<double>(r.peak_rss));
-  }
-  log_info("done: %lld rows, %s nt in %.2f s wall (%.1f s CPU): %s nt/s, %s written, %zu shards",
-           (long long)t.rows, human_count(t.bp).c_str(), wall_s, t.cpu_s,
-           human_count(wall_s > 0 ? t.bp / wall_s : 0).c_str(), human_bytes(t.bytes).c_str(),
-           s.shards.size());
-  log_info("rows per rank:%s; peak RSS per rank:%s", per_rank_rows.c_str(), per_rank_rss.c_str());
 }
 
 }  // namespace
@@ -291,7 +289,14 @@ void run_embed(const EmbedParams& p, Comm& comm) {
              (long long)model->dim(), comm.size(), comm.size() > 1 ? "s" : "", p.out_dir.c_str());
   }
 
+  std::unique_ptr<H5Output> h5;  // --format hdf5: every rank's open split files
+  if (p.format == "hdf5") {
+    H5Rank0Inputs in{&s.bed, s.labels.get(), &s.shards, &s.params, s.h5.get()};
+    h5 = H5Output::open(comm, p, *model, comm.rank() == 0 ? &in : nullptr);
+  }
+
   WorkerSettings ws;
+  ws.h5 = h5.get();
   ws.genome_path = p.genome_path;
   ws.out_dir = p.out_dir;
   ws.batch_nt = p.batch_nt;
@@ -299,10 +304,11 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   ws.compression = p.compression;
   ws.compression_level = p.compression_level;
   ws.rank = comm.rank();
-  RankCounters counters;
+  ShardQueuePlan plan;
   if (comm.rank() == 0) {
-    ProgressMeter progress(comm.size(), todo_rows, todo_bp, p.progress_interval_s);
-    auto on_done = [&](const ShardDone& d) {
+    plan.todo = s.todo;
+    plan.build = [&](const ShardSpec& spec) { return build_work(p, s, spec); };
+    plan.on_done = [&](const ShardDone& d) {
       const ShardSpec& spec = s.shards.at(d.shard_id);
       ShardEntry e;
       e.shard_id = d.shard_id;
@@ -316,42 +322,22 @@ void run_embed(const EmbedParams& p, Comm& comm) {
       s.manifest->append_journal(e);
       s.done[e.shard_id] = e;
     };
-    Dispatcher dispatcher(comm, s.todo, [&](const ShardSpec& spec) { return build_work(p, s, spec); },
-                          on_done, progress, counters);
-    std::thread server([&] { dispatcher.serve(); });
-    try {
-      run_embed_worker(ws, *model, dispatcher, counters);
-    } catch (...) {
-      dispatcher.local_finished();
-      if (comm.size() == 1) {
-        server.join();
-      } else {
-        server.detach();  // the caller aborts the job (remote ranks wait on this one)
-      }
-      throw;
-    }
-    dispatcher.local_finished();
-    server.join();
-    progress.maybe_print(true);
-    progress.finish();
-  } else {
-    RemoteSource source(comm, counters);
-    run_embed_worker(ws, *model, source, counters);
-    source.finish();
+    plan.todo_rows = todo_rows;
+    plan.todo_bp = todo_bp;
+    plan.n_planned = static_cast<int64_t>(s.shards.size());
+    plan.n_done_before = static_cast<int64_t>(s.done.size());
   }
-
-  RankStats mine{counters.rows_done, counters.bp_done, counters.bytes_written, counters.shards_done,
-                 peak_rss_bytes(), cpu_seconds()};
-  std::string packed(reinterpret_cast<const char*>(&mine), sizeof mine);
-  std::vector<std::string> all = comm.gather(packed, 0);
-  if (comm.rank() == 0) {
-    BEND_ASSERT(s.done.size() == s.shards.size());
-    s.manifest->write(manifest_doc(p, s, *model, true));
+  // Rank 0 writes the manifest ("complete", or "stopped" with the shards done so far) before
+  // any rank may exit; after a stop every rank throws RunStopped (shard_run.hpp).
+  run_shard_queue(comm, ws, *model, plan, p.progress_interval_s, [&](const ShardQueueResult& r) {
+    bool complete = s.done.size() == s.shards.size();
+    BEND_ASSERT(complete || r.stop_signal != 0);
+    s.manifest->write(manifest_doc(p, s, *model, complete ? "complete" : "stopped"));
     s.manifest->remove_journal();
-    std::vector<RankStats> st(all.size());
-    for (size_t r = 0; r < all.size(); ++r) std::memcpy(&st[r], all[r].data(), sizeof(RankStats));
-    print_summary(st, wall_seconds() - t0, s);
-  }
+    print_run_summary(complete ? "done" : "stopped", r.ranks, wall_seconds() - t0, s.shards.size());
+  }, [&] {
+    if (h5) h5->finish(comm, comm.rank() == 0 ? &s.done : nullptr);  // before the manifest says complete
+  });
 }
 
 }  // namespace bend

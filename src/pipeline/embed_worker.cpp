@@ -14,6 +14,8 @@
 #include "bend/core/queue.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/genome/fasta.hpp"
+#include "bend/pipeline/h5_output.hpp"
+#include "bend/pipeline/records.hpp"
 #include "bend/pipeline/scheduler.hpp"
 #include "bend/store/example.hpp"
 #include "bend/store/tfrecord.hpp"
@@ -51,6 +53,7 @@ struct ShardState {
   ShardWork work;
   std::vector<std::vector<int32_t>> tokens;  // [n_rows][n_tokens]
   std::vector<int64_t> len_bp;               // [n_rows]
+  bool started = false;                      // a batch went to the model (compute thread only)
 };
 
 struct Batch {
@@ -162,8 +165,19 @@ class ShardOutput {
       fail("shard %s record %d: model returned %zu values, not a multiple of dim %lld",
            shard_->work.file_name.c_str(), pos, emb.size(), (long long)dim_);
     }
-    raw_.resize(emb.size() * dtype_size(dtype_));
-    encode_floats(emb.data(), emb.size(), dtype_, raw_.data());
+    const std::vector<float>* values = &emb;
+    int64_t bin_len = 0;
+    if (st_.reduce != kReduceNone) {  // --reduce: bins are in nucleotides
+      if (length != shard_->len_bp[pos]) {
+        fail("%s: --reduce needs one vector per nucleotide, the model returned %lld for %lld bp",
+             row.region.c_str(), (long long)length, (long long)shard_->len_bp[pos]);
+      }
+      bin_len = st_.reduce == kReduceMean ? length : st_.reduce;
+      length = mean_bins(emb.data(), length, dim_, bin_len, pooled_);
+      values = &pooled_;
+    }
+    raw_.resize(values->size() * dtype_size(dtype_));
+    encode_floats(values->data(), values->size(), dtype_, raw_.data());
     EmbeddingRecord rec;
     rec.inputs = raw_.data();
     rec.inputs_bytes = raw_.size();
@@ -177,7 +191,11 @@ class ShardOutput {
     rec.index = row.row;
     rec.region = row.region;
     out.clear();
-    encode_embedding_example(rec, out);
+    if (st_.genome_records) {
+      encode_genome_example(rec, row.chrom, row.start_bp, row.end_bp, bin_len, out);
+    } else {
+      encode_embedding_example(rec, out);
+    }
   }
 
   const WorkerSettings& st_;
@@ -189,6 +207,7 @@ class ShardOutput {
   std::vector<std::string> pending_;  // encoded records waiting for earlier rows
   std::vector<char> ready_;
   std::vector<char> raw_;             // reused dtype buffer
+  std::vector<float> pooled_;         // [n_bins, dim] with --reduce
   size_t next_ = 0;
   bool done_ = false;
 };
@@ -196,9 +215,22 @@ class ShardOutput {
 void writer_stage(const WorkerSettings& st, int64_t dim, ShardSource& source,
                   BoundedQueue<Batch>& to_write, RankCounters& counters) {
   std::unique_ptr<ShardOutput> out;
+  std::unique_ptr<H5ShardWriter> h5_out;  // --format hdf5
   int32_t out_id = -1;
   Batch b;
   while (to_write.pop(b)) {
+    if (st.h5) {
+      if (!h5_out) h5_out = std::make_unique<H5ShardWriter>(*st.h5, b.shard->work, dim, parse_dtype(st.dtype));
+      for (size_t k = 0; k < b.positions.size(); ++k) h5_out->add_row(b.positions[k], b.outputs[k]);
+      if (h5_out->complete()) {
+        ShardDone d = h5_out->finish(b.shard->len_bp);
+        counters.bytes_written += static_cast<int64_t>(d.file_bytes);
+        counters.shards_done += 1;
+        source.report(d);
+        h5_out.reset();
+      }
+      continue;
+    }
     if (!out || out_id != b.shard->work.shard_id) {
       BEND_ASSERT(!out);  // shards arrive one after another
       out = std::make_unique<ShardOutput>(st, b.shard, dim);
@@ -242,6 +274,8 @@ void run_embed_worker(const WorkerSettings& st, Embedder& embedder, ShardSource&
     std::vector<const std::vector<int32_t>*> tokens;
     std::vector<int64_t> lens;
     while (to_compute.pop(b)) {
+      if (!b.shard->started && source.stopping()) continue;  // graceful stop: left for the rerun
+      b.shard->started = true;
       tokens.clear();
       lens.clear();
       for (int32_t pos : b.positions) {

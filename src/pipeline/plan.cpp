@@ -50,6 +50,7 @@ std::vector<ShardSpec> plan_shards(const BedTable& bed, const EmbedParams& param
         s.n_bp += reg.end_bp - reg.start_bp + 2 * params.flank_bp;
       }
       s.file_name = strfmt("%s-%05d.tfrecord%s", bed.split_names[split].c_str(), s.index_in_split, suffix);
+      if (params.format == "hdf5") s.file_name = bed.split_names[split] + ".h5";  // rows of one file
       shards.push_back(std::move(s));
     }
   }

@@ -4,11 +4,14 @@
 #include <thread>
 
 #include "bend/core/bytes.hpp"
+#include "bend/core/log.hpp"
+#include "bend/core/stop.hpp"
 #include "bend/dist/comm.hpp"
 
 namespace bend {
 
 enum : int { kTagRequest = 101, kTagAssign = 102, kTagFinal = 103 };
+enum : uint8_t { kAssignNone = 0, kAssignShard = 1, kAssignStopping = 2 };  // ASSIGN flags
 
 Dispatcher::Dispatcher(Comm& comm, std::vector<ShardSpec> todo, BuildFn build, DoneFn on_done,
                        ProgressMeter& progress, const RankCounters& local)
@@ -19,7 +22,22 @@ Dispatcher::Dispatcher(Comm& comm, std::vector<ShardSpec> todo, BuildFn build, D
       progress_(progress),
       local_(local) {}
 
+void Dispatcher::stop(int signal_number, int from_rank) {
+  if (stopping_.exchange(true)) return;
+  stop_signal_ = signal_number;
+  log_info("stop requested by %s (rank %d): no new shards; the shards being embedded finish "
+           "(a second SIGINT/SIGTERM exits at once)", signal_name(signal_number).c_str(), from_rank);
+}
+
+bool Dispatcher::stopping() const { return stopping_ || stop_requested(); }
+
+size_t Dispatcher::n_left() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return todo_.size();
+}
+
 bool Dispatcher::take(ShardSpec& spec) {
+  if (!stopping_ && stop_requested()) stop(stop_signal(), comm_.rank());
   std::lock_guard<std::mutex> lock(mutex_);
   if (stopping_ || todo_.empty()) return false;
   spec = std::move(todo_.front());
@@ -44,6 +62,8 @@ void Dispatcher::handle_reports(int rank, const std::string& msg, bool final_msg
   ByteReader in(msg.data(), msg.size());
   int64_t rows_done = in.get<int64_t>();
   int64_t bp_done = in.get<int64_t>();
+  int32_t remote_stop = in.get<int32_t>();
+  if (remote_stop != 0) stop(remote_stop, rank);
   uint64_t n = in.get<uint64_t>();
   for (uint64_t i = 0; i < n; ++i) {
     ShardDone d = decode_done(in);
@@ -66,15 +86,18 @@ void Dispatcher::serve() {
       ByteWriter bw(reply);
       ShardSpec spec;
       if (take(spec)) {
-        bw.put<uint8_t>(1);
+        bw.put<uint8_t>(kAssignShard);
         ShardWork work;
         {
           std::lock_guard<std::mutex> lock(mutex_);
           work = build_(spec);
         }
         encode_work(work, reply);
+      } else if (stopping_) {
+        bw.put<uint8_t>(kAssignStopping);
+        bw.put<int32_t>(stop_signal_);
       } else {
-        bw.put<uint8_t>(0);
+        bw.put<uint8_t>(kAssignNone);
       }
       comm_.send(src, kTagAssign, reply);
     }
@@ -83,6 +106,7 @@ void Dispatcher::serve() {
       handle_reports(src, msg, true);
       --n_remote_active;
     }
+    if (!stopping_ && stop_requested()) stop(stop_signal(), 0);
     progress_.update(0, local_.rows_done, local_.bp_done);
     progress_.maybe_print();
     if (idle) std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -95,6 +119,7 @@ std::string RemoteSource::take_message() {
   ByteWriter bw(msg);
   bw.put<int64_t>(counters_.rows_done);
   bw.put<int64_t>(counters_.bp_done);
+  bw.put<int32_t>(stop_signal());  // this rank's own stop request (protocol step 1)
   std::lock_guard<std::mutex> lock(mutex_);
   bw.put<uint64_t>(pending_.size());
   for (const ShardDone& d : pending_) encode_done(d, msg);
@@ -105,10 +130,15 @@ std::string RemoteSource::take_message() {
 bool RemoteSource::next(ShardWork& out) {
   comm_.send(0, kTagRequest, take_message());
   std::string reply = comm_.recv(0, kTagAssign);
-  if (reply.empty() || reply[0] == 0) return false;
+  ByteReader in(reply.data(), reply.size());
+  uint8_t flag = in.get<uint8_t>();
+  if (flag == kAssignStopping) stop_signal_ = in.get<int32_t>();
+  if (flag != kAssignShard) return false;
   out = decode_work(reply.substr(1));
   return true;
 }
+
+bool RemoteSource::stopping() const { return stop_signal_ != 0 || stop_requested(); }
 
 void RemoteSource::report(const ShardDone& done) {
   std::lock_guard<std::mutex> lock(mutex_);

@@ -5,6 +5,8 @@
 #include <nlohmann/json.hpp>
 
 #include "bend/core/error.hpp"
+#include "bend/core/files.hpp"
+#include "bend/store/h5_embeddings.hpp"
 #include "bend/store/example.hpp"
 #include "bend/store/tfrecord.hpp"
 
@@ -77,6 +79,39 @@ ShardSummary inspect_shard(const std::string& path, bool list_records, FILE* out
   s.n_records = reader.n_records();
   s.file_bytes = reader.file_bytes();
   s.file_crc32c = reader.file_crc32c();
+  return s;
+}
+
+ShardSummary inspect_h5_file(const std::string& path, bool list_records, FILE* out,
+                             InspectFormat fmt) {
+  H5EmbeddingReader reader(path, true);
+  reader.verify();
+  const H5SplitLayout& L = reader.layout();
+  ShardSummary s;
+  s.path = path;
+  s.n_records = static_cast<uint64_t>(L.n_rows());
+  s.file_bytes = static_cast<uint64_t>(file_size_or_neg(path));
+  uint64_t n_bytes = 0;
+  s.file_crc32c = reader.rows_crc32c(0, L.n_rows(), n_bytes);
+  s.dim = L.dim;
+  s.dtype = dtype_name(L.dtype);
+  H5Row row;
+  for (int64_t i = 0; i < L.n_rows(); ++i) {
+    int64_t len = L.offsets[i + 1] - L.offsets[i];
+    if (i == 0 || len < s.min_len) s.min_len = len;
+    if (i == 0 || len > s.max_len) s.max_len = len;
+    if (!list_records) continue;
+    reader.read_row(i, row);
+    EmbeddingRecord r;
+    r.length = len;
+    r.dim = L.dim;
+    r.dtype = dtype_name(L.dtype);
+    r.outputs_is_float = row.labels_float;
+    r.outputs_shape = row.label_shape;
+    r.index = row.index;
+    r.region = row.region;
+    print_record(out, fmt, path, static_cast<uint64_t>(i), r);
+  }
   return s;
 }
 

@@ -3,16 +3,17 @@
 namespace bend {
 
 BatchLoader::BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank,
-                         int size)
+                         int size, int64_t first_batch)
     : reader_(reader),
       order_(std::move(order)),
       batch_size_(batch_size),
       n_batches_((static_cast<int64_t>(order_.size()) + batch_size - 1) / batch_size),
+      first_batch_(first_batch),
       rank_(rank),
       size_(size) {
   // Tell the reader what this rank will read, in order, so compressed shards are inflated once.
   std::vector<RecordRef> mine;
-  for (int64_t b = 0; b < n_batches_; ++b) {
+  for (int64_t b = first_batch_; b < n_batches_; ++b) {
     int64_t end = std::min<int64_t>(static_cast<int64_t>(order_.size()), (b + 1) * batch_size_);
     auto slice = rank_slice(b * batch_size_, end, rank_, size_);
     mine.insert(mine.end(), order_.begin() + slice.first, order_.begin() + slice.second);
@@ -29,7 +30,7 @@ BatchLoader::~BatchLoader() {
 void BatchLoader::run() {
   try {
     std::vector<Sample> samples;
-    for (int64_t b = 0; b < n_batches_; ++b) {
+    for (int64_t b = first_batch_; b < n_batches_; ++b) {
       int64_t end = std::min<int64_t>(static_cast<int64_t>(order_.size()), (b + 1) * batch_size_);
       auto slice = rank_slice(b * batch_size_, end, rank_, size_);
       samples.resize(static_cast<size_t>(slice.second - slice.first));

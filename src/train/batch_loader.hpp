@@ -21,8 +21,10 @@ inline std::pair<int64_t, int64_t> rank_slice(int64_t begin, int64_t end, int ra
 
 class BatchLoader {
  public:
-  // `reader` is used only by the loader thread until the loader is destroyed.
-  BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank, int size);
+  // `reader` is used only by the loader thread until the loader is destroyed. Global batches
+  // before `first_batch` are skipped (resuming inside an epoch); n_batches() still counts them.
+  BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank, int size,
+              int64_t first_batch = 0);
   ~BatchLoader();
   int64_t n_batches() const { return n_batches_; }
   // The next global batch's local part (n may be 0). Rethrows a read error.
@@ -33,7 +35,7 @@ class BatchLoader {
 
   SplitReader& reader_;
   std::vector<RecordRef> order_;
-  int64_t batch_size_, n_batches_;
+  int64_t batch_size_, n_batches_, first_batch_;
   int rank_, size_;
   BoundedQueue<Batch> queue_{2};
   std::exception_ptr error_;

@@ -17,6 +17,10 @@ std::string checkpoint_path(const std::string& out_dir, int epoch) {
   return path_join(out_dir, strfmt("checkpoints/epoch_%d.safetensors", epoch));
 }
 
+std::string partial_checkpoint_path(const std::string& out_dir) {
+  return path_join(out_dir, "checkpoints/partial.safetensors");
+}
+
 int latest_checkpoint_epoch(const std::string& out_dir) {
   std::string dir = path_join(out_dir, "checkpoints");
   if (!path_exists(dir)) return 0;
@@ -56,6 +60,10 @@ void save_checkpoint(const std::string& path, const std::vector<std::pair<std::s
                                            {"n_steps", std::to_string(meta.n_steps)},
                                            {"history", history.dump()},
                                            {"config", meta.config_json}};
+  if (meta.epoch_step > 0) {  // mid-epoch: the loss sum in hex so the resumed mean is exact
+    md["epoch_step"] = std::to_string(meta.epoch_step);
+    md["epoch_loss_sum"] = strfmt("%a", meta.epoch_loss_sum);
+  }
   make_dirs(dir_name(path));
   write_safetensors(path, tensors, md);
 }
@@ -69,10 +77,7 @@ static torch::Tensor read_tensor(const SafetensorsFile& f, const std::string& na
   return torch::from_blob(v.data(), like.sizes(), torch::kFloat32).clone();
 }
 
-CheckpointMeta load_checkpoint(const std::string& path,
-                               std::vector<std::pair<std::string, torch::Tensor>>& params, AdamW* opt) {
-  SafetensorsFile f(path);
-  const auto& md = f.metadata();
+static CheckpointMeta parse_meta(const std::string& path, const std::map<std::string, std::string>& md) {
   auto get = [&](const char* key) {
     auto it = md.find(key);
     if (it == md.end()) fail("%s: not a bend training checkpoint (no '%s' metadata)", path.c_str(), key);
@@ -87,6 +92,22 @@ CheckpointMeta load_checkpoint(const std::string& path,
     meta.history.push_back({r[0].get<int>(), r[1].get<double>(), r[2].get<double>(),
                             r[3].is_null() ? std::nan("") : r[3].get<double>()});
   }
+  if (md.count("epoch_step")) {
+    meta.epoch_step = std::stoll(get("epoch_step"));
+    meta.epoch_loss_sum = std::strtod(get("epoch_loss_sum").c_str(), nullptr);
+  }
+  return meta;
+}
+
+CheckpointMeta load_checkpoint_meta(const std::string& path) {
+  SafetensorsFile f(path);
+  return parse_meta(path, f.metadata());
+}
+
+CheckpointMeta load_checkpoint(const std::string& path,
+                               std::vector<std::pair<std::string, torch::Tensor>>& params, AdamW* opt) {
+  SafetensorsFile f(path);
+  CheckpointMeta meta = parse_meta(path, f.metadata());
   torch::NoGradGuard no_grad;
   for (auto& p : params) p.second.copy_(read_tensor(f, p.first, p.second));
   if (opt) {

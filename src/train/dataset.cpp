@@ -18,6 +18,7 @@
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
 #include "bend/store/example.hpp"
+#include "bend/store/h5_embeddings.hpp"
 #include "shard_reader.hpp"
 
 namespace bend {
@@ -73,6 +74,8 @@ std::vector<std::string> manifest_splits(const json& doc) {
   }
   return names;
 }
+
+bool is_h5_path(const std::string& p) { return p.size() > 3 && p.compare(p.size() - 3, 3, ".h5") == 0; }
 
 // Checks that a shard file is there, readable and of the recorded size.
 void check_shard_file(const ShardInfo& s) {
@@ -138,11 +141,66 @@ SplitReader::SplitReader(const std::string& embed_dir, const std::vector<std::st
       fail("%s: shard %s has %lld records (must be 0..%d)", mpath.c_str(), s.path.c_str(),
            ll(s.n_records), INT32_MAX);
     }
-    check_shard_file(s);
+    if (!is_h5_path(s.path)) check_shard_file(s);
     records_per_shard_.push_back(s.n_records);
     n_records_ += s.n_records;
   }
+  open_h5_files();
   cache_ = std::make_unique<ShardCache>(shards_, cache_shards);
+}
+
+// The shards of one `<split>.h5` are consecutive row ranges in shard-id order.
+void SplitReader::open_h5_files() {
+  h5_of_shard_.assign(shards_.size(), -1);
+  std::map<std::string, int32_t> by_path;
+  std::vector<int64_t> next_row;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    ShardInfo& s = shards_[i];
+    if (!is_h5_path(s.path)) continue;
+    auto it = by_path.find(s.path);
+    if (it == by_path.end()) {
+      if (!path_exists(s.path)) {
+        fail("%s listed in manifest.json is missing (rerun bend embed to write it)", s.path.c_str());
+      }
+      h5_files_.push_back(std::make_unique<H5EmbeddingReader>(s.path, true));
+      it = by_path.emplace(s.path, static_cast<int32_t>(h5_files_.size() - 1)).first;
+      next_row.push_back(0);
+    }
+    h5_of_shard_[i] = it->second;
+    s.first_row = next_row[it->second];
+    next_row[it->second] += s.n_records;
+  }
+  for (size_t f = 0; f < h5_files_.size(); ++f) {
+    const H5SplitLayout& L = h5_files_[f]->layout();
+    if (next_row[f] != L.n_rows() || L.dim != dim_) {
+      fail("%s: %lld rows of dim %lld, but manifest.json lists %lld rows of dim %lld (changed "
+           "after bend embed? rerun bend embed)", h5_files_[f]->path().c_str(), ll(L.n_rows()),
+           ll(L.dim), ll(next_row[f]), ll(dim_));
+    }
+  }
+}
+
+void SplitReader::read_h5(RecordRef r, Sample& out) {
+  H5EmbeddingReader& file = *h5_files_[h5_of_shard_[r.shard]];
+  const int64_t row = shards_[r.shard].first_row + r.record;
+  std::string raw;
+  H5Row meta;
+  file.read_row_embedding(row, raw);
+  file.read_row(row, meta);
+  const H5SplitLayout& L = file.layout();
+  out.index = meta.index;
+  out.dim = L.dim;
+  out.length = L.offsets[row + 1] - L.offsets[row];
+  const size_t n_values = static_cast<size_t>(out.length * out.dim);
+  out.inputs.resize(n_values);
+  decode_floats(raw.data(), n_values, L.dtype, out.inputs.data());
+  if (meta.labels_float) {
+    out.labels.assign(meta.label_floats.begin(), meta.label_floats.end());
+  } else {
+    out.labels.resize(meta.label_ints.size());
+    for (size_t i = 0; i < meta.label_ints.size(); ++i) out.labels[i] = static_cast<float>(meta.label_ints[i]);
+  }
+  out.label_shape = meta.label_shape;
 }
 
 SplitReader::~SplitReader() = default;
@@ -178,6 +236,10 @@ void SplitReader::read(RecordRef r, Sample& out) {
   if (!has(r)) {
     fail("%s: no record (shard %d, record %d): %zu shards of splits %s", dir_.c_str(), r.shard,
          r.record, shards_.size(), join(splits_, ",").c_str());
+  }
+  if (h5_of_shard_[r.shard] >= 0) {
+    read_h5(r, out);
+    return;
   }
   size_t n_bytes = 0;
   const char* data = cache_->get(r.shard, r.record, n_bytes);

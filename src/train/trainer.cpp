@@ -3,6 +3,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstring>
 #include <memory>
 
@@ -13,6 +14,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
+#include "bend/core/stop.hpp"
 #include "bend/dist/collective.hpp"
 #include "bend/dist/comm.hpp"
 #include "bend/dist/reducer.hpp"
@@ -43,6 +45,10 @@ class TrainRun {
  private:
   torch::Tensor to_target(const Batch& b, int64_t n_pos) const;
   double train_epoch(int epoch);
+  void resume_inside_epoch(int last_epoch);
+  void note_stop(double n_ranks_asking, double signal_sum);
+  void save_partial(int epoch, int64_t step, double loss_sum);
+  [[noreturn]] void stop_now(const std::string& where);
   EvalResult evaluate(SplitReader& reader);
   void gather_outputs(EvalOutputs& out);
   void sum_gradients();
@@ -59,6 +65,9 @@ class TrainRun {
   std::string config_json_;
   std::vector<EpochRecord> history_;
   bool label_matrix_ = false;  // per-row labels [n, n_out] (multi-label tasks)
+  int64_t resume_step_ = 0;      // batches of the first epoch done before a graceful stop
+  double resume_loss_sum_ = 0;   // the sum of their losses
+  int stop_signal_ = 0;          // set on every rank at the same step once any rank asked to stop
 };
 
 // Splits of the run: cross-validation folds or the named splits.
@@ -142,7 +151,8 @@ void TrainRun::setup() {
     }
     history_ = meta.history;
   });
-  if (last > 0 && comm_.rank() == 0) {
+  if (!replaced) collective_check(comm_, "resuming inside an epoch", [&] { resume_inside_epoch(last); });
+  if (last > 0 && resume_step_ == 0 && comm_.rank() == 0) {
     log_info("resuming after epoch %d of %d from %s", last, cfg_.epochs, cfg_.out_dir.c_str());
   }
   if (replaced) {  // the refused checkpoint's tensors were loaded: start from the seed again
@@ -155,6 +165,63 @@ void TrainRun::setup() {
       remove_if_exists(path_join(cfg_.out_dir, "losses.csv"));
     }
   }
+}
+
+// A graceful stop inside epoch last+1 left a partial checkpoint: continue from its step.
+void TrainRun::resume_inside_epoch(int last_epoch) {
+  std::string path = partial_checkpoint_path(cfg_.out_dir);
+  if (!path_exists(path)) return;
+  CheckpointMeta meta = load_checkpoint_meta(path);
+  if (meta.epoch != last_epoch + 1 || meta.epoch_step <= 0) return;  // stale: that epoch is saved
+  if (meta.config_json != config_json_) {
+    if (!cfg_.overwrite) {
+      fail("%s holds a run with other settings or data; use --overwrite to replace it, or another --out",
+           cfg_.out_dir.c_str());
+    }
+    return;  // replaced by the new epochs; removed when epoch 1 is saved
+  }
+  auto params = head_named_parameters(head_);
+  load_checkpoint(path, params, opt_.get());
+  history_ = meta.history;
+  resume_step_ = meta.epoch_step;
+  resume_loss_sum_ = meta.epoch_loss_sum;
+  if (comm_.rank() == 0) {
+    log_info("resuming in epoch %d of %d after step %lld from %s", meta.epoch, cfg_.epochs,
+             (long long)meta.epoch_step, path.c_str());
+  }
+}
+
+// `n_ranks_asking` ranks reported a stop signal (their numbers sum to `signal_sum`); every rank
+// sees the same sums after the allreduce, so all of them stop at the same step.
+void TrainRun::note_stop(double n_ranks_asking, double signal_sum) {
+  if (n_ranks_asking <= 0 || stop_signal_ != 0) return;
+  int n = static_cast<int>(n_ranks_asking), sum = static_cast<int>(signal_sum);
+  stop_signal_ = sum % n == 0 ? sum / n : stop_signal();  // mixed signals: name this rank's own
+  if (stop_signal_ == 0) stop_signal_ = SIGTERM;
+  if (comm_.rank() == 0) {
+    log_info("stop requested by %s: stopping at the next step boundary and saving a checkpoint",
+             signal_name(stop_signal_).c_str());
+  }
+}
+
+void TrainRun::save_partial(int epoch, int64_t step, double loss_sum) {
+  if (comm_.rank() != 0) return;
+  CheckpointMeta meta;
+  meta.epoch = epoch;
+  meta.n_steps = opt_->n_steps();
+  meta.history = history_;
+  meta.config_json = config_json_;
+  meta.epoch_step = step;
+  meta.epoch_loss_sum = loss_sum;
+  save_checkpoint(partial_checkpoint_path(cfg_.out_dir), head_named_parameters(head_), opt_.get(), meta);
+}
+
+// Every rank: once rank 0 has written its checkpoint, end the run with exit status 75.
+void TrainRun::stop_now(const std::string& where) {
+  comm_.barrier();  // no rank exits (and makes mpirun kill rank 0) before the checkpoint is written
+  throw_run_stopped(strfmt("stopped by %s %s; run the same command again to resume",
+                           signal_name(stop_signal_).c_str(), where.c_str()),
+                    comm_.rank() == 0, stop_signal_);
 }
 
 torch::Tensor TrainRun::to_target(const Batch& b, int64_t n_pos) const {
@@ -193,16 +260,21 @@ void TrainRun::sum_gradients() {
   }
 }
 
+// One epoch (from resume_step_ when resuming inside it); returns the mean batch loss. A stop
+// request ends it after the next optimizer step: partial checkpoint, then RunStopped.
 double TrainRun::train_epoch(int epoch) {
   head_->train();
   std::vector<RecordRef> order = epoch_order(train_->records_per_shard(), cfg_.seed, epoch, cfg_.shuffle_buffer);
-  BatchLoader loader(*train_, std::move(order), cfg_.batch_size, comm_.rank(), comm_.size());
-  double loss_total = 0;
+  int64_t first = resume_step_;
+  BatchLoader loader(*train_, std::move(order), cfg_.batch_size, comm_.rank(), comm_.size(), first);
+  double loss_total = first > 0 ? resume_loss_sum_ : 0;
+  resume_step_ = 0;
   Batch b;
-  int64_t step = 0;
+  int64_t step = first;
   while (loader.next(b)) {
     ++step;
-    double parts[2] = {0, 0};  // loss sum, denominator over this global batch
+    // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers
+    double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
     torch::Tensor sum;
     if (b.n > 0) {
       torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
@@ -212,7 +284,8 @@ double TrainRun::train_epoch(int epoch) {
       parts[0] = sum.item<double>();
       parts[1] = lp.denom;
     }
-    comm_.allreduce_sum(parts, 2);
+    comm_.allreduce_sum(parts, 4);
+    note_stop(parts[2], parts[3]);
     double batch_loss = parts[1] > 0 ? parts[0] / parts[1] : 0.0;
     if (!std::isfinite(batch_loss)) {
       throw CollectiveError(strfmt("epoch %d, step %lld of %lld: training loss is %g; lower --lr or check the "
@@ -226,6 +299,11 @@ double TrainRun::train_epoch(int epoch) {
       sum_gradients();
       opt_->step();
       opt_->zero_grad();
+      if (stop_signal_ != 0 && step < loader.n_batches()) {  // the last step ends the epoch instead
+        save_partial(epoch, step, loss_total);
+        stop_now(strfmt("in epoch %d after step %lld of %lld (checkpoint %s)", epoch, (long long)step,
+                        (long long)loader.n_batches(), partial_checkpoint_path(cfg_.out_dir).c_str()));
+      }
     }
   }
   return step > 0 ? loss_total / step : 0.0;
@@ -300,6 +378,7 @@ void TrainRun::save_epoch(const EpochRecord& rec) {
   meta.config_json = config_json_;
   save_checkpoint(checkpoint_path(cfg_.out_dir, rec.epoch), head_named_parameters(head_), opt_.get(), meta);
   write_losses_csv(path_join(cfg_.out_dir, "losses.csv"), cfg_.metric, history_);
+  remove_if_exists(partial_checkpoint_path(cfg_.out_dir));  // superseded by this epoch
 }
 
 void TrainRun::train() {
@@ -308,7 +387,7 @@ void TrainRun::train() {
     double t0 = wall_seconds();
     EpochRecord rec;
     rec.epoch = epoch;
-    rec.train_loss = train_epoch(epoch);
+    rec.train_loss = train_epoch(epoch);  // a stop inside the epoch throws RunStopped
     const double train_s = wall_seconds() - t0;
     EvalResult val = evaluate(*valid_);
     rec.val_loss = val.loss;
@@ -318,6 +397,15 @@ void TrainRun::train() {
       log_info("epoch %d/%d: train_loss %.5f  val_loss %.5f  val_%s %.5f  (%.1f s; training %.2f s, "
                "%.0f rows/s)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss, cfg_.metric.c_str(),
                rec.val_metric, wall_seconds() - t0, train_s, double(train_->n_records()) / train_s);
+    }
+    if (stop_signal_ == 0) {  // a stop asked during validation or the last step: stop here
+      double flags[2] = {stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
+      comm_.allreduce_sum(flags, 2);
+      note_stop(flags[0], flags[1]);
+    }
+    if (stop_signal_ != 0 && epoch < cfg_.epochs) {
+      stop_now(strfmt("after epoch %d of %d (checkpoint %s)", epoch, cfg_.epochs,
+                      checkpoint_path(cfg_.out_dir, epoch).c_str()));
     }
   }
 }

@@ -16,6 +16,7 @@
 namespace bend {
 
 class Embedder;
+class H5Output;
 class ShardSource;
 
 struct WorkerSettings {
@@ -26,6 +27,9 @@ struct WorkerSettings {
   std::string compression = "none";
   int compression_level = 6;
   int rank = 0;                  // temporary files are named "<final>.tmp-r<rank>"
+  bool genome_records = false;   // bend genome: add chrom/start/end features (records.hpp)
+  int64_t reduce = 0;            // kReduceNone, kReduceMean or N: mean per N positions (records.hpp)
+  H5Output* h5 = nullptr;        // --format hdf5: rows go into these open split files instead
 };
 
 // Runs until `source` has no more work. Throws bend::Error (after stopping its threads and

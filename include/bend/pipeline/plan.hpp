@@ -28,6 +28,7 @@ struct EmbedParams {
   int64_t batch_nt = 32768;              // token budget of one forward batch (rows x longest)
   std::string dtype = "float32";         // float32 | float16 | bfloat16
   std::string compression = "none";      // none | zlib | gzip
+  std::string format = "tfrecord";       // tfrecord (shard files) | hdf5 (one file per split)
   int compression_level = 6;
   bool overwrite = false;                // replace an output dir written with other parameters
   double progress_interval_s = 10.0;     // log-line period when stderr is not a terminal
@@ -41,7 +42,7 @@ struct ShardSpec {
   int32_t index_in_split = 0;  // 0, 1, ... within its split
   std::vector<int64_t> rows;   // BED row numbers
   int64_t n_bp = 0;            // nucleotides to embed (flank included)
-  std::string file_name;       // "<split>-<index:05d>.tfrecord[.zlib|.gz]"
+  std::string file_name;       // "<split>-<index:05d>.tfrecord[.zlib|.gz]", or "<split>.h5"
 };
 
 // Splits the selected rows into shards of at most `shard_rows` rows each. Throws bend::Error

@@ -30,6 +30,13 @@ enum class InspectFormat { kText, kJson };
 ShardSummary inspect_shard(const std::string& path, bool list_records, FILE* out,
                            InspectFormat fmt = InspectFormat::kText);
 
+// The same for a `bend embed --format hdf5` file (`<split>.h5`): refuses an incomplete file,
+// checks every table's and every shard's CRC32C (h5_embeddings.hpp) and summarises it; records
+// are its rows (record = row number). file_bytes is the file's size, file_crc32c the CRC32C of
+// all embedding bytes. Throws bend::Error naming the file and the dataset or shard.
+ShardSummary inspect_h5_file(const std::string& path, bool list_records, FILE* out,
+                             InspectFormat fmt = InspectFormat::kText);
+
 // Header line for the text summary table (no newline), and one row for `s` (no newline).
 std::string shard_summary_header();
 std::string shard_summary_text(const ShardSummary& s);

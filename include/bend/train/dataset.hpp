@@ -12,6 +12,7 @@
 namespace bend {
 
 class ShardCache;  // raw record access, private to the library (src/train/shard_reader.hpp)
+class H5EmbeddingReader;  // rows of an HDF5 output file (store/h5_embeddings.hpp)
 
 // One record of an embed output directory, decoded to float32.
 struct Sample {
@@ -35,7 +36,8 @@ struct ShardInfo {
   std::string split;        // split the shard belongs to
   int32_t shard_id = -1;    // id in the manifest (global over all splits)
   int64_t n_records = 0;    // records in the file
-  int64_t file_bytes = 0;   // file size (compressed size for .zlib/.gz)
+  int64_t file_bytes = 0;   // file size (compressed size for .zlib/.gz); HDF5: embedding bytes
+  int64_t first_row = 0;    // HDF5 (`<split>.h5`): the shard's first row in its file
 };
 
 // The shards of some splits of an embed output directory, readable record by record in any
@@ -45,6 +47,9 @@ struct ShardInfo {
 // to plan() and each shard is decompressed once, keeping just the planned records until read
 // (memory ~ shuffle buffer + one shard); unplanned reads go through an LRU of `cache_shards`
 // whole shards, which thrashes under a shuffle buffer larger than a shard.
+// HDF5 output (`bend embed --format hdf5`): the manifest's shards are row ranges of
+// `<split>.h5`; records are read by row (hyperslabs), with the same record ids, so the same
+// epoch order and batches as the TFRecord output of the same run.
 // Not thread-safe: use one SplitReader per thread (they share nothing).
 class SplitReader {
  public:
@@ -88,6 +93,8 @@ class SplitReader {
 
  private:
   bool has(RecordRef r) const;  // r names an existing record
+  void open_h5_files();         // HDF5 shards: open their files, check rows and dim
+  void read_h5(RecordRef r, Sample& out);
   std::string dir_;
   std::vector<std::string> splits_;
   std::string model_;
@@ -96,6 +103,8 @@ class SplitReader {
   std::vector<ShardInfo> shards_;
   std::vector<int64_t> records_per_shard_;
   std::unique_ptr<ShardCache> cache_;  // open files, offset indexes, decompressed shards
+  std::vector<std::unique_ptr<H5EmbeddingReader>> h5_files_;  // HDF5 output files, if any
+  std::vector<int32_t> h5_of_shard_;   // [n_shards] index into h5_files_, -1 for TFRecord
 };
 
 // Deterministic 64-bit generator for data order: xoshiro256** seeded through splitmix64, so the

@@ -1,0 +1,65 @@
+// `bend genome`: options -> GenomeParams -> run_genome on every rank of the MPI job.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "bend/core/log.hpp"
+#include "bend/dist/comm.hpp"
+#include "bend/embed/embedder.hpp"
+#include "bend/pipeline/genome_run.hpp"
+#include "commands.hpp"
+#include "stop_exit.hpp"
+#include "torch_exec.hpp"
+
+namespace bend {
+
+static void run_genome_command(const GenomeParams& p) {
+  Comm comm;
+  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75 (stop_exit.hpp)
+  set_log_rank(comm.size() > 1 ? comm.rank() : -1);
+  try {
+    run_genome(p, comm);
+  } catch (const CollectiveError&) {
+    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only, no abort
+  } catch (const std::exception& e) {
+    if (comm.size() == 1) throw;
+    std::fprintf(stderr, "bend genome: error (rank %d): %s\n", comm.rank(), e.what());
+    std::fflush(stderr);
+    comm.abort(1);  // the other ranks are waiting on this one
+  }
+}
+
+void add_genome_command(CLI::App& app) {
+  auto p = std::make_shared<GenomeParams>();
+  CLI::App* c = app.add_subcommand("genome", "Embed a whole genome, chosen sequences or BED regions in windows");
+  c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
+      ->required();
+  c->add_option("--chroms", p->chroms, "Only these sequences (default: all)")->delimiter(',');
+  c->add_option("--regions", p->regions_path, "BED3+ of regions to tile instead of whole sequences")
+      ->check(CLI::ExistingFile);
+  c->add_option("--window", p->window_bp, "Window length in bp")->capture_default_str();
+  c->add_option("--stride", p->stride_bp, "Distance between window starts in bp (default: --window)");
+  c->add_option("--max-n", p->max_n, "Skip windows whose fraction of N is larger than this")->capture_default_str();
+  c->add_option("--reduce", p->reduce, "none | mean (one vector per window) | bin:N (mean per N bp)")
+      ->capture_default_str();
+  c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
+  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
+  c->add_option("--out", p->out_dir, "Output directory for shards and manifest.json")->required();
+  c->add_option("--shard-windows", p->shard_windows, "Windows per shard file")->capture_default_str();
+  c->add_option("--batch-nt", p->batch_nt, "Token budget per forward batch (rows x longest)")->capture_default_str();
+  c->add_option("--threads", p->model.n_threads, "Compute threads per rank")->capture_default_str();
+  c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")->capture_default_str();
+  c->add_option("--compression", p->compression, "Shard compression: none | zlib | gzip")->capture_default_str();
+  c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
+  c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
+  c->add_flag("--force", p->force, "Start even when the output file system lacks the planned space");
+  c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
+  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
+      ->capture_default_str();
+  c->callback([p] {
+    // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
+    if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend genome --model");
+    run_stoppable([&] { run_genome_command(*p); });
+  });
+}
+
+}  // namespace bend

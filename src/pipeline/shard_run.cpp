@@ -1,0 +1,120 @@
+#include "bend/pipeline/shard_run.hpp"
+
+#include <cstring>
+#include <string>
+#include <thread>
+
+#include "bend/core/bytes.hpp"
+#include "bend/core/log.hpp"
+#include "bend/core/stop.hpp"
+#include "bend/dist/comm.hpp"
+
+namespace bend {
+
+namespace {
+
+// Step 1 on rank 0: serve the queue on a thread while this rank's own pipeline runs.
+// Returns the signal that stopped the run, or 0.
+int serve_and_work(Comm& comm, const WorkerSettings& ws, Embedder& embedder, ShardQueuePlan& plan,
+                   double progress_interval_s, RankCounters& counters, int64_t& n_done_now) {
+  ProgressMeter progress(comm.size(), plan.todo_rows, plan.todo_bp, progress_interval_s);
+  auto on_done = [&](const ShardDone& d) {
+    plan.on_done(d);
+    ++n_done_now;
+  };
+  Dispatcher dispatcher(comm, plan.todo, plan.build, on_done, progress, counters);
+  std::thread server([&] { dispatcher.serve(); });
+  try {
+    run_embed_worker(ws, embedder, dispatcher, counters);
+  } catch (...) {
+    dispatcher.local_finished();
+    if (comm.size() == 1) {
+      server.join();
+    } else {
+      server.detach();  // the caller aborts the job (remote ranks wait on this one)
+    }
+    throw;
+  }
+  dispatcher.local_finished();
+  server.join();
+  // A signal that came as the pipeline drained may have dropped shards after serve()'s last poll.
+  if (stop_requested()) dispatcher.stop(stop_signal(), comm.rank());
+  progress.maybe_print(true);
+  progress.finish();
+  return dispatcher.stopped_by();
+}
+
+}  // namespace
+
+void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, ShardQueuePlan& plan,
+                     double progress_interval_s,
+                     const std::function<void(const ShardQueueResult&)>& finish_rank0,
+                     const std::function<void()>& finish_all) {
+  RankCounters counters;
+  ShardQueueResult result;
+  int64_t n_done_now = 0;
+  if (comm.rank() == 0) {
+    int sig = serve_and_work(comm, ws, embedder, plan, progress_interval_s, counters, n_done_now);
+    BEND_ASSERT(sig != 0 || plan.n_done_before + n_done_now == plan.n_planned);  // else a rank failed
+    if (sig != 0 && plan.n_done_before + n_done_now == plan.n_planned) {
+      log_info("the stop request came when every shard was finishing: the run is complete");
+      sig = 0;
+    }
+    result.stop_signal = sig;
+  } else {
+    RemoteSource source(comm, counters);
+    run_embed_worker(ws, embedder, source, counters);
+    source.finish();
+  }
+
+  // Step 2: counters to rank 0.
+  RankStats mine{counters.rows_done, counters.bp_done, counters.bytes_written, counters.shards_done,
+                 peak_rss_bytes(), cpu_seconds()};
+  std::string packed(reinterpret_cast<const char*>(&mine), sizeof mine);
+  std::vector<std::string> all = comm.gather(packed, 0);
+  if (finish_all) finish_all();  // step 2b: collective output finishing (HDF5 files)
+
+  // Steps 3-4: rank 0 finishes the output, then everyone learns the outcome.
+  std::string outcome;
+  if (comm.rank() == 0) {
+    result.n_done = plan.n_done_before + n_done_now;
+    result.ranks.resize(all.size());
+    for (size_t r = 0; r < all.size(); ++r) std::memcpy(&result.ranks[r], all[r].data(), sizeof(RankStats));
+    finish_rank0(result);
+    ByteWriter bw(outcome);
+    bw.put<int32_t>(result.stop_signal);
+    bw.put<int64_t>(result.n_done);
+    bw.put<int64_t>(plan.n_planned);
+  }
+  comm.bcast(outcome, 0);
+  ByteReader in(outcome.data(), outcome.size());
+  result.stop_signal = in.get<int32_t>();
+  int64_t n_done = in.get<int64_t>();
+  int64_t n_planned = in.get<int64_t>();
+
+  // Step 5.
+  if (result.stop_signal != 0) {
+    throw_run_stopped(strfmt("stopped by %s after %lld of %lld shards; run the same command again to resume",
+                             signal_name(result.stop_signal).c_str(), (long long)n_done, (long long)n_planned),
+                      comm.rank() == 0, result.stop_signal);
+  }
+}
+
+void print_run_summary(const char* verb, const std::vector<RankStats>& st, double wall_s, size_t n_shards) {
+  RankStats t;
+  std::string per_rank_rows, per_rank_rss;
+  for (const RankStats& r : st) {
+    t.rows += r.rows;
+    t.bp += r.bp;
+    t.bytes += r.bytes;
+    t.cpu_s += r.cpu_s;
+    per_rank_rows += " " + std::to_string(r.rows);
+    per_rank_rss += " " + human_bytes(static_cast<double>(r.peak_rss));
+  }
+  log_info("%s: %lld rows, %s nt in %.2f s wall (%.1f s CPU): %s nt/s, %s written, %zu shards", verb,
+           (long long)t.rows, human_count(t.bp).c_str(), wall_s, t.cpu_s,
+           human_count(wall_s > 0 ? t.bp / wall_s : 0).c_str(), human_bytes(t.bytes).c_str(), n_shards);
+  log_info("rows per rank:%s; peak RSS per rank:%s", per_rank_rows.c_str(), per_rank_rss.c_str());
+}
+
+}  // namespace bend
