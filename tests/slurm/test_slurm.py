@@ -1,0 +1,352 @@
+"""The project's Slurm scripts (slurm/) submitted to a real Slurm on this host
+(tools/slurm/local_slurm.sh starts it when it is not running) on the demo data with 2 tasks:
+embed then train chained by slurm/sweep.sh, and a whole-genome job, equal `mpirun -np 2` byte for
+byte; embed and train jobs sent the warning signal mid-run stop cleanly (exit 75), requeue
+themselves, resume and end with the output of an uninterrupted run; a bad input fails the job with
+bend's error in its log and no output.
+
+Job outcomes come from Slurm's own job-completion log (jobcomp/filetxt), not from our scripts.
+Needs root (it starts munged, slurmctld and slurmd); it fails, never skips, when it cannot.
+"""
+import csv
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "app"))
+import bendtest as bt  # noqa: E402
+
+SRC = bt.SOURCE_DIR
+LOCAL_SLURM = os.path.join(SRC, "tools", "slurm", "local_slurm.sh")
+JOB_TIMEOUT_S = 240
+# Every run uses the same small, many-shard layout so a run can be stopped between shards.
+SHARD_ROWS = "12"
+
+
+def sh(args, check=True, **kw):
+    p = subprocess.run(args, capture_output=True, text=True, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s%s" % (" ".join(args), p.returncode, p.stdout, p.stderr))
+    return p
+
+
+def ensure_slurm():
+    """Starts the local Slurm unless it answers; returns the job-completion log's path."""
+    if os.geteuid() != 0:
+        raise AssertionError("the slurm tests run as root: they start munged, slurmctld and slurmd")
+    if sh([LOCAL_SLURM, "status"], check=False).returncode != 0:
+        sh([LOCAL_SLURM, "start"])
+    p = sh(["srun", "--mpi=list"])
+    mpi = p.stdout + p.stderr
+    if "pmix" not in mpi:
+        raise AssertionError("srun has no pmix plugin:\n" + mpi)
+    conf = sh(["scontrol", "show", "config"]).stdout
+    m_type = re.search(r"^JobCompType\s*=\s*(\S+)", conf, re.M)
+    m_loc = re.search(r"^JobCompLoc\s*=\s*(\S+)", conf, re.M)
+    if not m_type or m_type.group(1) != "jobcomp/filetxt":
+        raise AssertionError("the running Slurm does not log job ends to a file (JobCompType=jobcomp/filetxt); "
+                             "stop it or use tools/slurm/local_slurm.sh")
+    return m_loc.group(1)
+
+
+class Jobs:
+    """Submits jobs and reads their fate from the job-completion log (lines after `start`)."""
+
+    def __init__(self, jobcomp, work):
+        self.jobcomp = jobcomp
+        self.work = work
+        self.start = os.path.getsize(jobcomp) if os.path.exists(jobcomp) else 0
+        self.submitted = []
+
+    def records(self, job_id):
+        """Every job-end record of `job_id` since the test began, oldest first, as dicts."""
+        if not os.path.exists(self.jobcomp):
+            return []
+        with open(self.jobcomp) as f:
+            f.seek(self.start)
+            lines = f.read().splitlines()
+        out = []
+        for line in lines:
+            rec = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+            if rec.get("JobId") == str(job_id):
+                out.append(rec)
+        return out
+
+    def sbatch(self, script, name, env=None, sbatch_args=(), args=()):
+        """Submits slurm/<script> with 2 tasks on one node; returns (job id, log path)."""
+        log = os.path.join(self.work, name + ".log")
+        e = dict(os.environ)
+        e["BEND"] = bt.BEND
+        e.update(env or {})
+        p = sh(["sbatch", "--parsable", "-N", "1", "-n", "2", "-c", "1", "--job-name", name, "-o", log]
+               + list(sbatch_args) + [os.path.join(SRC, "slurm", script)] + list(args), env=e, cwd=self.work)
+        job_id = p.stdout.strip().split(";")[0]
+        self.submitted.append(job_id)
+        return job_id, log
+
+    def wait(self, job_id, log=None, timeout=JOB_TIMEOUT_S):
+        """Waits until the job ended for good (a record that is not a requeue); returns it."""
+        t0 = time.time()
+        while time.time() - t0 < timeout:
+            final = [r for r in self.records(job_id) if r.get("JobState") not in ("PENDING", "REQUEUED")]
+            if final and not sh(["squeue", "-h", "-j", job_id], check=False).stdout.strip():
+                return final[-1]
+            time.sleep(0.2)
+        sh(["scancel", job_id], check=False)
+        raise AssertionError("job %s did not end in %d s; log:\n%s"
+                             % (job_id, timeout, read_log(log) if log else "-"))
+
+    def cancel_all(self):
+        if self.submitted:
+            sh(["scancel"] + self.submitted, check=False)
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.reader(f))
+
+
+def read_log(path):
+    """A job's log so far ("" before Slurm created it)."""
+    return bt.read_text(path) if os.path.exists(path) else ""
+
+
+def tree_bytes(root):
+    """{relative path: bytes} of every file under `root`; manifests without their timestamp."""
+    out = {}
+    for d, _, names in os.walk(root):
+        for name in names:
+            path = os.path.join(d, name)
+            data = bt.read_bytes(path)
+            if name == "manifest.json":
+                m = json.loads(data)
+                m.pop("updated", None)
+                m.pop("inputs", None)
+                data = json.dumps(m, sort_keys=True).encode()
+            out[os.path.relpath(path, root)] = data
+    return out
+
+
+def write_job_file(path, data, out, results):
+    """jobs/demo_histone.toml with its demo/ paths pointing into this test's directories."""
+    text = bt.read_text(os.path.join(SRC, "jobs", "demo_histone.toml"))
+    text = text.replace('"demo/data/histone_demo/onehot"', '"%s"' % out)
+    text = text.replace('"demo/results/histone_demo/onehot"', '"%s"' % results)
+    text = text.replace('"demo/data/', '"%s/' % data)
+    text = re.sub(r"^shard-rows = .*$", "shard-rows = " + SHARD_ROWS, text, flags=re.M)
+    assert '"demo/' not in text, text
+    with open(path, "w") as f:
+        f.write(text)
+
+
+class SlurmScripts(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.jobcomp = ensure_slurm()
+        cls.data = bt.demo_data()
+        cls.work = bt.tmpdir("bend-slurm-test-")
+        cls.jobs = Jobs(cls.jobcomp, cls.work)
+        os.makedirs(os.path.join(cls.work, "jobs"))
+        cls.job_file = os.path.join(cls.work, "jobs", "demo_histone.toml")
+        write_job_file(cls.job_file, cls.data, os.path.join(cls.work, "onehot-default"),
+                       os.path.join(cls.work, "results-default"))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.jobs.cancel_all()
+        if not os.environ.get("BEND_KEEP_TEST_DIRS"):  # ~200 MB of shards; set it to look at them
+            shutil.rmtree(cls.work, ignore_errors=True)
+
+    def mpirun(self, args):
+        return bt.bend(args, np_ranks=2)
+
+    def assert_same_dir(self, got_dir, ref_dir):
+        got, ref = tree_bytes(got_dir), tree_bytes(ref_dir)
+        self.assertEqual(sorted(got), sorted(ref), got_dir)
+        for name in ref:
+            self.assertEqual(got[name], ref[name], "%s/%s differs from mpirun's" % (got_dir, name))
+
+    def test_sweep_embed_then_train_equal_mpirun(self):
+        """slurm/sweep.sh: embed.sbatch, then train.sbatch after it (afterok), both with srun
+        --mpi=pmix on 2 tasks, write exactly the bytes `mpirun -np 2` writes."""
+        ref_emb, ref_res = os.path.join(self.work, "ref-onehot"), os.path.join(self.work, "ref-results")
+        self.mpirun(["embed", "--config", self.job_file, "--out", ref_emb])
+        self.mpirun(["train", "--config", self.job_file, "--data", ref_emb, "--out", ref_res, "--epochs", "3"])
+
+        env = dict(os.environ, BEND=bt.BEND, JOBS_DIR=os.path.join(self.work, "jobs"), TASKS="demo_histone",
+                   MODELS="onehot", DATA_DIR=os.path.join(self.work, "sweep-data"),
+                   RESULTS_DIR=os.path.join(self.work, "sweep-results"),
+                   EMBED_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-embed.log" % self.work,
+                   TRAIN_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-train.log" % self.work, TRAIN_ARGS="--epochs 3")
+        p = sh([os.path.join(SRC, "slurm", "sweep.sh")], env=env, cwd=self.work)
+        task, model, embed_id, train_id = p.stdout.split()
+        self.jobs.submitted += [embed_id, train_id]
+        self.assertEqual((task, model), ("demo_histone", "onehot"))
+        embed_rec = self.jobs.wait(embed_id, os.path.join(self.work, "sweep-embed.log"))
+        train_rec = self.jobs.wait(train_id, os.path.join(self.work, "sweep-train.log"))
+        self.assertEqual(embed_rec["JobState"], "COMPLETED", read_log(os.path.join(self.work, "sweep-embed.log")))
+        self.assertEqual(train_rec["JobState"], "COMPLETED", read_log(os.path.join(self.work, "sweep-train.log")))
+        self.assertEqual(embed_rec["ProcCnt"], "2")
+        self.assertGreaterEqual(train_rec["StartTime"], embed_rec["EndTime"], "train started before embed ended")
+        log = read_log(os.path.join(self.work, "sweep-embed.log"))
+        self.assertIn("srun --mpi=pmix", log)
+        self.assertIn("on 2 ranks", log)
+        self.assert_same_dir(os.path.join(self.work, "sweep-data", "demo_histone", "onehot"), ref_emb)
+        self.assert_same_dir(os.path.join(self.work, "sweep-results", "demo_histone", "onehot"), ref_res)
+
+    def test_warning_signal_requeues_and_resumes_to_identical_output(self):
+        """USR1 to the batch shell, as `--signal=B:USR1@N` sends it before the time limit: bend
+        stops cleanly (exit 75), the job requeues itself, the requeued job resumes and ends with
+        the bytes of an uninterrupted mpirun run."""
+        ckpt = os.path.join(self.work, "resnetlm")
+        bt.bend(["model", "init", "--arch", "resnetlm", "--out", ckpt, "--hidden-size", "64",
+                 "--n-layers", "16", "--seed", "2"])  # slow enough to signal mid-run
+        model = ["--model", "resnetlm", "--checkpoint", ckpt]
+        ref = os.path.join(self.work, "ref-resnetlm")
+        self.mpirun(["embed", "--config", self.job_file, "--out", ref] + model)
+
+        out = os.path.join(self.work, "slurm-resnetlm")
+        job_id, log = self.jobs.sbatch("embed.sbatch", "bendtest-signal", env={
+            "CONFIG": self.job_file, "MODEL": "resnetlm", "CHECKPOINT": ckpt, "OUT": out})
+        journal = os.path.join(out, "manifest.journal")
+        t0 = time.time()
+        while not (os.path.exists(journal) and bt.read_text(journal).count("\n") >= 2):
+            self.assertFalse(self.jobs.records(job_id), "job ended before it could be signalled:\n" + read_log(log))
+            self.assertLess(time.time() - t0, JOB_TIMEOUT_S, "no shard written:\n" + read_log(log))
+            time.sleep(0.05)
+        sh(["scancel", "--batch", "--signal=USR1", job_id])
+
+        while "requeueing job" not in read_log(log):
+            self.assertLess(time.time() - t0, JOB_TIMEOUT_S, "no requeue:\n" + read_log(log))
+            time.sleep(0.05)
+        self.assert_consistent_after_stop(out, log)
+
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "COMPLETED", text)
+        states = [r["JobState"] for r in self.jobs.records(job_id)]
+        self.assertEqual(len(states), 2, states)  # the requeue, then the end
+        self.assertIn("warning signal (USR1)", text)
+        m = re.search(r"stopped by SIGUSR1 after (\d+) of (\d+) shards", text)
+        self.assertTrue(m, text)
+        self.assertRegex(text, r"tasks 0-1: Exited with exit code 75")
+        self.assertIn("(restart 1)", text)
+        m2 = re.search(r"resuming: (\d+) of (\d+) shards", text)
+        self.assertTrue(m2, text)
+        self.assertEqual(m2.group(1), m.group(1), "the resume did not keep exactly the stopped run's shards")
+        self.assertLess(int(m2.group(1)), int(m2.group(2)), "nothing was left to do after the stop")
+        self.assert_same_dir(out, ref)
+
+    def assert_consistent_after_stop(self, out, log):
+        """Between the stop and the restart: the manifest says "stopped" and lists only whole
+        shards (size, records, every CRC), and no journal or temporary file is left."""
+        if "(restart 1)" in read_log(log):
+            self.fail("the requeued job restarted before the stopped output could be checked")
+        manifest = json.loads(bt.read_text(os.path.join(out, "manifest.json")))
+        self.assertEqual(manifest["status"], "stopped")
+        names = os.listdir(out)
+        self.assertFalse([n for n in names if ".tmp" in n or n == "manifest.journal"], names)
+        self.assertGreaterEqual(len(manifest["shards"]), 2)
+        for shard in manifest["shards"]:
+            path = os.path.join(out, shard["file"])
+            self.assertEqual(os.path.getsize(path), shard["bytes"], path)
+            self.assertEqual(len(list(bt.read_tfrecord(path))), shard["records"], path)
+        m = re.search(r"stopped by SIGUSR1 after (\d+) of", read_log(log))
+        self.assertTrue(m, read_log(log))
+        self.assertEqual(int(m.group(1)), len(manifest["shards"]))
+
+    def test_warning_signal_during_training_requeues_and_resumes(self):
+        """train.sbatch sent the warning after epoch 2 of 6: bend train stops at a step boundary
+        with a checkpoint (exit 75), the job requeues itself, resumes there and ends with the
+        results of an uninterrupted mpirun run (losses within 1e-5, the same best epoch, the same
+        test metrics)."""
+        data = os.path.join(self.work, "train-data")
+        self.mpirun(["embed", "--config", self.job_file, "--out", data])
+        ref = os.path.join(self.work, "ref-train6")
+        self.mpirun(["train", "--config", self.job_file, "--data", data, "--out", ref, "--epochs", "6"])
+
+        out = os.path.join(self.work, "slurm-train6")
+        job_id, log = self.jobs.sbatch("train.sbatch", "bendtest-train-signal",
+                                       env={"CONFIG": self.job_file, "DATA": data, "OUT": out}, args=["--epochs", "6"])
+        ckpt = os.path.join(out, "checkpoints", "epoch_2.safetensors")
+        t0 = time.time()
+        while not os.path.exists(ckpt):
+            self.assertFalse(self.jobs.records(job_id), "job ended before it could be signalled:\n" + read_log(log))
+            self.assertLess(time.time() - t0, JOB_TIMEOUT_S, "no epoch saved:\n" + read_log(log))
+            time.sleep(0.05)
+        sh(["scancel", "--batch", "--signal=USR1", job_id])
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "COMPLETED", text)
+        self.assertEqual([r["JobState"] for r in self.jobs.records(job_id)], ["PENDING", "COMPLETED"], text)
+        self.assertIn("warning signal (USR1)", text)
+        self.assertRegex(text, r"bend: stopped by SIGUSR1 in epoch [3-6]")
+        self.assertRegex(text, r"tasks 0-1: Exited with exit code 75")
+        self.assertIn("requeueing job", text)
+        self.assertRegex(text, r"resuming (after|in) epoch [2-6] of 6")
+        self.assertEqual(sorted(tree_bytes(out)), sorted(tree_bytes(ref)), "other files than mpirun's")
+        ra = read_csv(os.path.join(ref, "losses.csv"))
+        rb = read_csv(os.path.join(out, "losses.csv"))
+        self.assertEqual(len(ra), len(rb))
+        for x, y in zip(ra, rb):
+            self.assertEqual(x[0], y[0])
+            for u, v in zip(x[1:], y[1:]):
+                if u != v:
+                    self.assertAlmostEqual(float(u), float(v), delta=1e-5 * max(1.0, abs(float(u))))
+        ma = read_csv(os.path.join(ref, "best_model_metrics.csv"))
+        mb = read_csv(os.path.join(out, "best_model_metrics.csv"))
+        self.assertEqual(ma[0], mb[0])
+        self.assertEqual(ma[1][0], mb[1][0], "same best epoch")
+        for u, v in zip(ma[1][1:], mb[1][1:]):
+            self.assertAlmostEqual(float(u), float(v), delta=1e-5 * max(1.0, abs(float(u))))
+
+    def test_genome_job_equals_mpirun(self):
+        """genome.sbatch on the real hg38 region (shared/data/genome): the plan in the job log
+        counts bedtools makewindows' windows, and the shards and manifest are byte-identical to
+        `mpirun -np 2 bend genome` with the same options."""
+        fasta = os.path.join(bt.SHARED_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
+        opts = ["--window", "2000", "--stride", "1000", "--reduce", "bin:100", "--shard-windows", "200"]
+        ref = os.path.join(self.work, "ref-genome")
+        self.mpirun(["genome", "--genome", fasta, "--model", "onehot", "--out", ref] + opts)
+        out = os.path.join(self.work, "slurm-genome")
+        job_id, log = self.jobs.sbatch("genome.sbatch", "bendtest-genome", env={"GENOME": fasta, "OUT": out},
+                                       args=opts)
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "COMPLETED", text)
+        with open(fasta + ".fai") as f:
+            genome_file = "".join("%s\t%s\n" % tuple(l.split("\t")[:2]) for l in f)
+        windows = sh(["bedtools", "makewindows", "-g", "/dev/stdin", "-w", "2000", "-s", "1000"],
+                     input=genome_file).stdout.splitlines()
+        self.assertRegex(text, r"plan: %d windows of 2000 bp \(stride 1000\)" % len(windows))
+        self.assertGreater(len([n for n in os.listdir(out) if n.endswith(".tfrecord")]), 1)
+        self.assert_same_dir(out, ref)
+
+    def test_bad_input_fails_the_job_with_the_error_in_its_log(self):
+        """A BED row past the chromosome end: the job FAILS (not requeued), its log names
+        file:line, and nothing is written."""
+        bed = os.path.join(self.data, "histone_demo", "histone_demo.bed")
+        lines = bt.read_text(bed).splitlines(True)
+        bad = os.path.join(self.work, "bad.bed")
+        with open(bad, "w") as f:
+            f.writelines(lines[:5] + ["chr1\t999999000\t999999512\t+\t1\ttrain\n"] + lines[5:])
+        out = os.path.join(self.work, "bad-out")
+        job_id, log = self.jobs.sbatch("embed.sbatch", "bendtest-bad", env={"CONFIG": self.job_file, "OUT": out},
+                                       args=["--bed", bad])
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "FAILED", text)
+        self.assertEqual(rec["ExitCode"], "1:0", text)
+        self.assertEqual(len(self.jobs.records(job_id)), 1, "the failed job was requeued")
+        self.assertRegex(text, r"bend: error: .*bad\.bed:6: .*past the end of chr1")
+        self.assertNotIn("requeueing", text)
+        self.assertFalse(os.path.exists(out) and os.listdir(out), "partial output in %s" % out)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
