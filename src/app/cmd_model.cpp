@@ -109,8 +109,11 @@ void run_model_init(const ModelInitArgs& a) {
 
 void run_list_models() {
   for (const EmbedderInfo& info : list_embedders()) {
-    std::printf("%-12s %-12s %s\n", info.name.c_str(), info.needs_checkpoint ? "checkpoint" : "-",
-                info.description.c_str());
+    std::printf("%-12s %s\n", info.name.c_str(), info.description.c_str());
+    std::printf("  dim: %s; causal: %s; tokenizer: %s\n", info.dim.c_str(), info.causal ? "yes" : "no",
+                info.tokenizer.c_str());
+    std::printf("  max input: %s\n  checkpoint: %s\n", info.max_input.c_str(),
+                info.needs_checkpoint ? info.files.c_str() : "none");
   }
 }
 #endif  // BEND_TORCH_BUILD

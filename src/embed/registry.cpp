@@ -18,8 +18,15 @@ static std::map<std::string, EmbedderInfo>& registry() {
 static void register_builtins() {
   static std::once_flag once;
   std::call_once(once, [] {
-    register_embedder({"onehot", "BEND one-hot: codes A=0 C=1 G=2 N=3 T=4, dim 5, 1 vector per nt",
-                       false, make_onehot_embedder});
+    EmbedderInfo onehot;
+    onehot.name = "onehot";
+    onehot.description = "BEND one-hot: codes A=0 C=1 G=2 N=3 T=4, dim 5, 1 vector per nt";
+    onehot.make = make_onehot_embedder;
+    onehot.dim = "5";
+    onehot.tokenizer = "none (nucleotide codes)";
+    onehot.max_input = "any length";
+    onehot.files = "-";
+    register_embedder(std::move(onehot));
   });
 }
 

@@ -1,5 +1,6 @@
 #include "bend/models/register.hpp"
 
+#include "bend/core/error.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/models/awdlstm.hpp"
 #include "bend/models/hyenadna.hpp"
@@ -9,39 +10,67 @@
 
 namespace bend {
 
+namespace {
+
+// One registry entry with the facts `bend models` lists.
+EmbedderInfo entry(const char* name, const char* description, EmbedderFactory make, const char* dim,
+                   const char* tokenizer, std::string max_input, bool causal, const char* files) {
+  EmbedderInfo e;
+  e.name = name;
+  e.description = description;
+  e.needs_checkpoint = true;
+  e.make = std::move(make);
+  e.dim = dim;
+  e.tokenizer = tokenizer;
+  e.max_input = std::move(max_input);
+  e.causal = causal;
+  e.files = files;
+  return e;
+}
+
+}  // namespace
+
 void register_torch_embedders() {
   // One entry per LibTorch model; the pipeline only ever sees the Embedder interface.
-  register_embedder({"resnetlm",
-                     "BEND's dilated-CNN ResNet LM (LibTorch), 1 vector per nt, dim = hidden_size",
-                     true, make_resnetlm_embedder});
-  register_embedder({"dnabert",
-                     "DNABERT-k (BERT, vocab.txt k-mers, <= 512 ids per input), BEND's edge "
-                     "upsampling, dim = hidden_size",
-                     true, make_dnabert_embedder});
-  register_embedder({"nt",
-                     "Nucleotide Transformer v1/v2 (ESM, 6-mers, <= 1000/2048 ids per input), "
-                     "each vector x len(token), dim = hidden_size",
-                     true, make_nt_embedder});
-  register_embedder({"dnabert2",
-                     "DNABERT-2 (MosaicBERT: ALiBi, gated MLP; BPE tokenizer.json), "
-                     "each vector x len(token), dim = hidden_size",
-                     true, make_dnabert2_embedder});
-  register_embedder({"gena-lm",
-                     "GENA-LM BERT pre-LN / BigBird (BPE tokenizer.json, <= 512 / 704 ids per "
-                     "input), each vector x its nucleotides, dim = hidden_size",
-                     true, make_gena_lm_embedder});
-  register_embedder({"hyenadna",
-                     "HyenaDNA (causal; config.json + model.safetensors, built-in character "
-                     "tokenizer, pieces of l_max - 2 bp), 1 vector per nt, dim = d_model",
-                     true, make_hyenadna_embedder});
-  register_embedder({"awdlstm",
-                     "BEND's AWD-LSTM (causal; config.json, tokenizer.json, model.safetensors), "
-                     "1 vector per nt, dim = input_size",
-                     true, make_awdlstm_embedder});
-  register_embedder({"torchscript",
-                     "any TorchScript module ids -> [batch, len, dim] (torchscript.json: "
-                     "tokenizer kind, module file, chunking, batching), each vector x its nts",
-                     true, [](const EmbedderOptions& o) { return make_torchscript_embedder(o); }});
+  const char* kHf = "config.json, model.safetensors";
+  register_embedder(entry("resnetlm", "BEND's dilated-CNN ResNet LM (LibTorch), 1 vector per nt",
+                          make_resnetlm_embedder, "hidden_size", "character (tokenizer.json)",
+                          "any length (convolutional)", false,
+                          "config.json, model.safetensors, tokenizer.json"));
+  register_embedder(entry("dnabert", "DNABERT-k (BERT); BEND's edge upsampling to 1 vector per nt",
+                          make_dnabert_embedder, "hidden_size", "overlapping k-mers, k=3..6 (vocab.txt)",
+                          strfmt("%lld ids per input ([CLS]/[SEP] included); longer: balanced pieces",
+                                 (long long)kDnabertMaxTokens),
+                          false, "config.json, model.safetensors, vocab.txt"));
+  register_embedder(entry("nt", "Nucleotide Transformer v1/v2 (ESM); each vector x len(token)",
+                          make_nt_embedder, "hidden_size",
+                          "non-overlapping 6-mers from the left, leftovers single (vocab.txt or built in)",
+                          strfmt("v1: %lld ids / %lld bp pieces; v2: %lld ids / %lld bp pieces",
+                                 (long long)kNtV1MaxTokens, (long long)kNtV1ChunkBp,
+                                 (long long)kNtV2MaxTokens, (long long)kNtV2ChunkBp),
+                          false, kHf));
+  register_embedder(entry("dnabert2", "DNABERT-2 (MosaicBERT: ALiBi, gated MLP); each vector x len(token)",
+                          make_dnabert2_embedder, "hidden_size", "BPE (tokenizer.json; each N its own [UNK])",
+                          strfmt("%lld bp pieces, each tokenized and embedded whole (ALiBi)",
+                                 (long long)kDnabert2ChunkBp),
+                          false, "config.json, model.safetensors, tokenizer.json"));
+  register_embedder(entry("gena-lm", "GENA-LM BERT pre-LN / BigBird; each vector x its nucleotides",
+                          make_gena_lm_embedder, "hidden_size",
+                          "BPE (tokenizer.json; runs of >= 10 N become one '-')",
+                          strfmt("BERT: %lld ids per input; BigBird: 704 (full attention only)",
+                                 (long long)kGenaLmBertMaxTokens),
+                          false, "config.json, model.safetensors, tokenizer.json"));
+  register_embedder(entry("hyenadna", "HyenaDNA (Hyena operator, FFT long convolution), 1 vector per nt",
+                          make_hyenadna_embedder, "d_model", "character (built in)",
+                          "pieces of l_max - 2 bp", true, kHf));
+  register_embedder(entry("awdlstm", "BEND's AWD-LSTM, 1 vector per nt", make_awdlstm_embedder,
+                          "input_size", "character (tokenizer.json)", "any length (recurrent)", true,
+                          "config.json, model.safetensors, tokenizer.json"));
+  register_embedder(entry("torchscript", "any TorchScript module: ids -> [batch, len, dim]",
+                          [](const EmbedderOptions& o) { return make_torchscript_embedder(o); },
+                          "the module's output width", "named in torchscript.json (any bend tokenizer)",
+                          "max_bp / max_tokens in torchscript.json", false,
+                          "torchscript.json, the module file, the tokenizer's files"));
 }
 
 }  // namespace bend

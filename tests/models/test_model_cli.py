@@ -106,10 +106,18 @@ class ModelCli(unittest.TestCase):
     def test_models_lists_the_registry(self):
         r = bend("models")
         self.assertEqual(r.returncode, 0, r.stderr)
-        rows = {line.split()[0]: line for line in r.stdout.splitlines() if line.strip()}
-        self.assertIn("onehot", rows)
-        self.assertIn("resnetlm", rows)
-        self.assertIn("checkpoint", rows["resnetlm"])
+        blocks, name = {}, None  # "name  description" then indented detail lines
+        for line in r.stdout.splitlines():
+            if line and not line.startswith(" "):
+                name = line.split()[0]
+                blocks[name] = ""
+            elif name:
+                blocks[name] += line + "\n"
+        self.assertIn("onehot", blocks)
+        self.assertIn("resnetlm", blocks)
+        self.assertIn("checkpoint: none", blocks["onehot"])
+        self.assertIn("dim: 5;", blocks["onehot"])
+        self.assertIn("checkpoint: config.json, model.safetensors, tokenizer.json", blocks["resnetlm"])
 
 
 if __name__ == "__main__":

@@ -50,6 +50,12 @@ struct EmbedderInfo {
   std::string description;  // one line for `bend models`
   bool needs_checkpoint = false;
   EmbedderFactory make;
+  // What `bend models` shows besides the description (free text, one line each).
+  std::string dim;        // embedding width, or the config.json key it comes from
+  std::string tokenizer;  // tokenizer and the checkpoint file it reads
+  std::string max_input;  // longest model input, and how longer sequences are cut
+  bool causal = false;    // each vector sees only the sequence to its left
+  std::string files;      // files the checkpoint directory must hold
 };
 
 // Adds or replaces an entry. Not thread-safe; call before starting threads.
