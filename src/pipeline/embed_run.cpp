@@ -171,25 +171,7 @@ json manifest_doc(const EmbedParams& p, const Rank0State& s, const Embedder& mod
                    {"labels", p.labels_path.empty() ? s.labels_kind : absolute_path(p.labels_path)},
                    {"checkpoint", p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir)}};
   doc["model"] = {{"name", model.name()}, {"dim", model.dim()}, {"fingerprint", model.fingerprint()}};
-  json splits = json::object();
-  for (const ShardSpec& sh : s.shards) {
-    json& sp = splits[s.bed.split_names[sh.split_id]];
-    if (sp.is_null()) sp = {{"rows", 0}, {"shards", 0}};
-    sp["rows"] = sp["rows"].get<int64_t>() + static_cast<int64_t>(sh.rows.size());
-    sp["shards"] = sp["shards"].get<int64_t>() + 1;
-  }
-  doc["splits"] = splits;
-  doc["planned_shards"] = s.shards.size();
-  json shards = json::array();
-  int64_t rows = 0, bytes = 0, nt = 0;
-  for (const auto& kv : s.done) {
-    shards.push_back(shard_entry_json(kv.second));
-    rows += kv.second.n_rows;
-    bytes += static_cast<int64_t>(kv.second.file_bytes);
-    nt += kv.second.n_bp;
-  }
-  doc["shards"] = shards;
-  doc["totals"] = {{"rows", rows}, {"nt", nt}, {"bytes", bytes}, {"shards", s.done.size()}};
+  add_shard_tables(doc, s.shards, s.bed.split_names, s.done);
   return doc;
 }
 

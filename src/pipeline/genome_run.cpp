@@ -212,25 +212,7 @@ json genome_manifest(const GenomeParams& p, const GenomeState& s, const Embedder
   doc["model"] = {{"name", model.name()}, {"dim", model.dim()}, {"fingerprint", model.fingerprint()}};
   doc["windows"] = {{"tiled", s.n_tiled}, {"skipped_n", s.n_skipped}, {"kept", s.windows.size()},
                     {"tiled_nt", s.tiled_bp}, {"kept_nt", s.kept_bp}};
-  json splits = json::object();
-  for (const ShardSpec& sh : s.shards) {
-    json& sp = splits[s.chrom_names[sh.split_id]];
-    if (sp.is_null()) sp = {{"rows", 0}, {"shards", 0}};
-    sp["rows"] = sp["rows"].get<int64_t>() + static_cast<int64_t>(sh.rows.size());
-    sp["shards"] = sp["shards"].get<int64_t>() + 1;
-  }
-  doc["splits"] = splits;
-  doc["planned_shards"] = s.shards.size();
-  json shards = json::array();
-  int64_t rows = 0, bytes = 0, nt = 0;
-  for (const auto& kv : s.done) {
-    shards.push_back(shard_entry_json(kv.second));
-    rows += kv.second.n_rows;
-    bytes += static_cast<int64_t>(kv.second.file_bytes);
-    nt += kv.second.n_bp;
-  }
-  doc["shards"] = shards;
-  doc["totals"] = {{"rows", rows}, {"nt", nt}, {"bytes", bytes}, {"shards", s.done.size()}};
+  add_shard_tables(doc, s.shards, s.chrom_names, s.done);
   return doc;
 }
 

@@ -9,6 +9,7 @@
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
+#include "bend/pipeline/plan.hpp"
 
 namespace bend {
 
@@ -80,6 +81,30 @@ std::map<int32_t, ShardEntry> RunManifest::recorded_shards(const nlohmann::json*
     pos = nl + 1;
   }
   return out;
+}
+
+void add_shard_tables(nlohmann::json& doc, const std::vector<ShardSpec>& planned,
+                      const std::vector<std::string>& split_names,
+                      const std::map<int32_t, ShardEntry>& done) {
+  nlohmann::json splits = nlohmann::json::object();
+  for (const ShardSpec& sh : planned) {
+    nlohmann::json& sp = splits[split_names[sh.split_id]];
+    if (sp.is_null()) sp = {{"rows", 0}, {"shards", 0}};
+    sp["rows"] = sp["rows"].get<int64_t>() + static_cast<int64_t>(sh.rows.size());
+    sp["shards"] = sp["shards"].get<int64_t>() + 1;
+  }
+  doc["splits"] = splits;
+  doc["planned_shards"] = planned.size();
+  nlohmann::json shards = nlohmann::json::array();
+  int64_t rows = 0, bytes = 0, nt = 0;
+  for (const auto& kv : done) {
+    shards.push_back(shard_entry_json(kv.second));
+    rows += kv.second.n_rows;
+    bytes += static_cast<int64_t>(kv.second.file_bytes);
+    nt += kv.second.n_bp;
+  }
+  doc["shards"] = shards;
+  doc["totals"] = {{"rows", rows}, {"nt", nt}, {"bytes", bytes}, {"shards", done.size()}};
 }
 
 void RunManifest::write(const nlohmann::json& doc) const {

@@ -25,6 +25,14 @@ struct ShardEntry {
 };
 
 nlohmann::json shard_entry_json(const ShardEntry& e);
+
+struct ShardSpec;
+
+// Fills the manifest's "splits" (rows and shards per split; split_names[spec.split_id] names
+// them), "planned_shards", "shards" (the finished ones, by id) and "totals" in `doc`.
+void add_shard_tables(nlohmann::json& doc, const std::vector<ShardSpec>& planned,
+                      const std::vector<std::string>& split_names,
+                      const std::map<int32_t, ShardEntry>& done);
 ShardEntry shard_entry_from_json(const nlohmann::json& j);
 
 // Reads and writes the manifest and journal of one output directory. Used by rank 0 only;
