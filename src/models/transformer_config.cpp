@@ -6,6 +6,8 @@
 #include "bend/core/files.hpp"
 #include "bend/models/transformer.hpp"
 
+#include "zoo_util.hpp"
+
 namespace bend {
 
 namespace {
@@ -226,22 +228,7 @@ void validate_transformer_config(const TransformerConfig& cfg, const std::string
 std::string override_config_json(const std::string& json_text,
                                  const std::map<std::string, std::string>& json_values,
                                  const std::string& where) {
-  nlohmann::ordered_json j;
-  try {
-    j = nlohmann::ordered_json::parse(json_text);
-  } catch (const nlohmann::json::exception& e) {
-    fail("%s: not valid JSON (%s)", where.c_str(), e.what());
-  }
-  if (!j.is_object()) fail("%s: not a JSON object", where.c_str());
-  for (const auto& kv : json_values) {
-    try {
-      j[kv.first] = nlohmann::ordered_json::parse(kv.second);
-    } catch (const nlohmann::json::exception& e) {
-      fail("%s: value of \"%s\" is not JSON: %s", where.c_str(), kv.first.c_str(),
-           kv.second.c_str());
-    }
-  }
-  return j.dump(2) + "\n";
+  return zoo::set_config_keys(json_text, json_values, where);
 }
 
 std::string transformer_weight_prefix(TransformerArch arch) {
