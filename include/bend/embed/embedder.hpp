@@ -17,6 +17,22 @@ struct EmbedderOptions {
   int n_threads = 1;           // intra-op threads for this rank
   int local_rank = 0;          // selects the CUDA device when built with CUDA
   bool use_cuda = false;       // run on CUDA device `local_rank`
+  // What each output vector is (`bend embed --output`): "hidden" (last hidden state, BEND's
+  // default), "logits" (masked-LM head logits, dim = vocab size) or "loss" (per-token
+  // cross-entropy of the input id under the masked-LM head, dim 1). Models without a masked-LM
+  // head refuse "logits"/"loss" with a bend::Error naming the model.
+  std::string output = "hidden";
+  // `bend embed --tokenizer` for models whose tokenizer is not fixed by the checkpoint
+  // (torchscript): a tokenizer name as bend/tokenize/tokenizer.hpp make_tokenizer takes it;
+  // "" = the checkpoint's own choice.
+  std::string tokenizer;
+};
+
+// The nucleotides one stored token vector covers: [start_bp, start_bp + len_bp) of the
+// sequence (BEND's upsampling repeats the vector over exactly these).
+struct VectorSpan {
+  int64_t start_bp = 0;
+  int64_t len_bp = 0;
 };
 
 // A frozen model that turns normalized DNA (upper-case A/C/G/T/N) into per-position vectors.
@@ -37,6 +53,14 @@ class Embedder {
   // of the batched kernels (padding is masked). Throws bend::Error on failure.
   virtual void embed(const std::vector<const std::vector<int32_t>*>& tokens,
                      const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out) = 0;
+  // Token-level output (`bend embed --token-level`): out[b] is resized to [n_b, dim], one
+  // vector per token that BEND's upsampling places on at least one nucleotide, in sequence
+  // order; spans[b] (resized to n_b) are their nucleotides, contiguous and covering
+  // [0, len_bp[b]). Repeating row i spans[b][i].len_bp times gives exactly embed()'s out[b].
+  // Default (models with one vector per nucleotide): embed() with spans of 1 bp.
+  virtual void embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
+                            const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out,
+                            std::vector<std::vector<VectorSpan>>& spans);
   // Identifies the weights (e.g. "resnetlm:crc32c=1a2b3c4d"); recorded in the manifest so a
   // resume with other weights is refused.
   virtual std::string fingerprint() const = 0;
