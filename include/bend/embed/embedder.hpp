@@ -61,6 +61,12 @@ class Embedder {
   virtual void embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
                             const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out,
                             std::vector<std::vector<VectorSpan>>& spans);
+  // Number of rows embed_tokens() returns for a sequence tokenized as `ids` (from tokenize())
+  // of `len_bp` nucleotides, known before the model runs (HDF5 offsets). Default: len_bp.
+  virtual int64_t token_level_rows(const std::vector<int32_t>& ids, int64_t len_bp) const {
+    (void)ids;
+    return len_bp;
+  }
   // Identifies the weights (e.g. "resnetlm:crc32c=1a2b3c4d"); recorded in the manifest so a
   // resume with other weights is refused.
   virtual std::string fingerprint() const = 0;

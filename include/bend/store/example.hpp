@@ -49,6 +49,9 @@ struct EmbeddingRecord {
   std::vector<int64_t> outputs_shape;  // shape of the labels (product = their count)
   int64_t index = 0;                   // BED row number
   std::string region;                  // "chrom:start-end(strand)"
+  // Token-level output (`--token-level`): (start_bp, len_bp) of each of the `length` vectors,
+  // flattened [length * 2]; empty = one vector per position (feature `token_spans` absent).
+  std::vector<int64_t> token_spans;
 };
 
 // Appends the Example with features inputs (bytes), inputs_shape (int64 [length, dim]),
