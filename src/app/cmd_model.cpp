@@ -114,6 +114,8 @@ void run_list_models() {
                 info.tokenizer.c_str());
     std::printf("  max input: %s\n  checkpoint: %s\n", info.max_input.c_str(),
                 info.needs_checkpoint ? info.files.c_str() : "none");
+    std::printf("  --output: %s%s\n", info.lm_outputs ? "hidden, logits, loss" : "hidden",
+                info.named_tokenizer ? "; --tokenizer KIND" : "");
   }
 }
 #endif  // BEND_TORCH_BUILD

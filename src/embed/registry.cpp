@@ -30,6 +30,30 @@ static void register_builtins() {
   });
 }
 
+// --output and --tokenizer against what the model supports.
+static void check_model_options(const EmbedderInfo& info, const EmbedderOptions& opts) {
+  const std::string& out = opts.output;
+  if (out != "hidden" && out != "logits" && out != "loss" && !out.empty())
+    fail("--output '%s': expected hidden, logits or loss", out.c_str());
+  if ((out == "logits" || out == "loss") && !info.lm_outputs) {
+    std::string lms;
+    for (const auto& kv : registry()) {
+      if (kv.second.lm_outputs) lms += (lms.empty() ? "" : ", ") + kv.first;
+    }
+    fail(
+        "model '%s' has no language-model head: --output %s needs a masked or causal LM "
+        "(%s); use --output hidden",
+        info.name.c_str(), out.c_str(),
+        lms.empty() ? "see the --output line of `bend models`" : lms.c_str());
+  }
+  if (!opts.tokenizer.empty() && !info.named_tokenizer) {
+    fail(
+        "model '%s' reads its tokenizer from the checkpoint; --tokenizer (here '%s') is only "
+        "for torchscript",
+        info.name.c_str(), opts.tokenizer.c_str());
+  }
+}
+
 void register_embedder(EmbedderInfo info) { registry()[info.name] = std::move(info); }
 
 std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts) {
@@ -40,6 +64,7 @@ std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts) {
     for (const auto& kv : registry()) known += (known.empty() ? "" : ", ") + kv.first;
     fail("unknown model '%s' (known: %s)", opts.model.c_str(), known.c_str());
   }
+  check_model_options(it->second, opts);
   if (it->second.needs_checkpoint && opts.checkpoint_dir.empty()) {
     fail("model '%s' needs --checkpoint DIR (config.json + model.safetensors)", opts.model.c_str());
   }

@@ -32,12 +32,13 @@ void ChunkedEmbedder::tokenize(const std::string& seq, std::vector<int32_t>& ids
   pack_chunked_tokens(t, ids);
 }
 
-void ChunkedEmbedder::embed(const std::vector<const std::vector<int32_t>*>& tokens,
-                            const std::vector<int64_t>& len_bp,
-                            std::vector<std::vector<float>>& out) {
+void ChunkedEmbedder::forward_sequences(const std::vector<const std::vector<int32_t>*>& tokens,
+                                        const std::vector<int64_t>& len_bp,
+                                        std::vector<ChunkedTokens>& seqs,
+                                        std::vector<std::vector<float>>& rows) {
   if (len_bp.size() != tokens.size())
     fail("%s: %zu token lists but %zu lengths", name_.c_str(), tokens.size(), len_bp.size());
-  std::vector<ChunkedTokens> seqs(tokens.size());
+  seqs.assign(tokens.size(), ChunkedTokens());
   std::vector<const std::vector<int32_t>*> inputs;
   for (size_t b = 0; b < tokens.size(); b++) {
     seqs[b] = unpack_chunked_tokens(*tokens[b],
@@ -50,18 +51,63 @@ void ChunkedEmbedder::embed(const std::vector<const std::vector<int32_t>*>& toke
   }
   std::vector<std::vector<float>> hidden;
   if (!inputs.empty()) forward_inputs(inputs, hidden);
-  out.resize(tokens.size());
+  rows.resize(tokens.size());
   size_t next_input = 0;
-  std::vector<float> rows;
   for (size_t b = 0; b < tokens.size(); b++) {
-    rows.clear();
+    rows[b].clear();
     for (size_t c = 0; c < seqs[b].chunks.size(); c++) {
       const std::vector<float>& y = hidden[next_input++];
-      rows.insert(rows.end(), y.begin(), y.end());
+      rows[b].insert(rows[b].end(), y.begin(), y.end());
     }
-    BEND_ASSERT(rows.size() == seqs[b].repeat.size() * size_t(dim_));
-    upsample_rows(rows.data(), int64_t(seqs[b].repeat.size()), dim_, seqs[b].repeat, out[b]);
+    BEND_ASSERT(rows[b].size() == seqs[b].repeat.size() * size_t(dim_));
   }
+}
+
+void ChunkedEmbedder::embed(const std::vector<const std::vector<int32_t>*>& tokens,
+                            const std::vector<int64_t>& len_bp,
+                            std::vector<std::vector<float>>& out) {
+  std::vector<ChunkedTokens> seqs;
+  std::vector<std::vector<float>> rows;
+  forward_sequences(tokens, len_bp, seqs, rows);
+  out.resize(tokens.size());
+  for (size_t b = 0; b < tokens.size(); b++)
+    upsample_rows(rows[b].data(), int64_t(seqs[b].repeat.size()), dim_, seqs[b].repeat, out[b]);
+}
+
+void ChunkedEmbedder::embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
+                                   const std::vector<int64_t>& len_bp,
+                                   std::vector<std::vector<float>>& out,
+                                   std::vector<std::vector<VectorSpan>>& spans) {
+  std::vector<ChunkedTokens> seqs;
+  std::vector<std::vector<float>> rows;
+  forward_sequences(tokens, len_bp, seqs, rows);
+  out.resize(tokens.size());
+  spans.resize(tokens.size());
+  const size_t row_floats = size_t(dim_);
+  for (size_t b = 0; b < tokens.size(); b++) {
+    out[b].clear();
+    spans[b].clear();
+    int64_t start_bp = 0;
+    for (size_t i = 0; i < seqs[b].repeat.size(); i++) {
+      const int32_t r = seqs[b].repeat[i];
+      if (r <= 0) continue;  // special tokens, tokens BEND places on no nucleotide
+      const float* row = rows[b].data() + i * row_floats;
+      out[b].insert(out[b].end(), row, row + row_floats);
+      spans[b].push_back(VectorSpan{start_bp, r});
+      start_bp += r;
+    }
+  }
+}
+
+int64_t ChunkedEmbedder::token_level_rows(const std::vector<int32_t>& ids, int64_t len_bp) const {
+  const ChunkedTokens t = unpack_chunked_tokens(ids, name_ + ": token_level_rows");
+  if (output_rows(t) != len_bp) {
+    fail("%s: token_level_rows: the tokens give %lld vectors but the sequence has %lld bp",
+         name_.c_str(), (long long)output_rows(t), (long long)len_bp);
+  }
+  int64_t n = 0;
+  for (int32_t r : t.repeat) n += r > 0 ? 1 : 0;
+  return n;
 }
 
 }  // namespace bend

@@ -14,6 +14,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/chunked_embedder.hpp"
+#include "bend/models/lm_output.hpp"
 #include "bend/models/safetensors.hpp"
 #include "torch_zoo.hpp"
 #include "zoo_util.hpp"
@@ -47,6 +48,8 @@ class HyenaDNAEmbedder : public ChunkedEmbedder {
 
  private:
   void load_weights(const std::string& path);
+  void load_lm_head(const SafetensorsFile& file, const std::string& config_path);
+  at::Tensor head_output(const at::Tensor& y, const at::Tensor& ids) const;
   at::Tensor implicit_filter(const SafetensorsFile& file, const std::string& p) const;
   at::Tensor hyena(const HyenaLayer& l, const at::Tensor& u) const;
   at::Tensor forward(const at::Tensor& ids) const;
@@ -56,6 +59,8 @@ class HyenaDNAEmbedder : public ChunkedEmbedder {
   at::Tensor word_;             // [padded_vocab_size, d]
   at::Tensor ln_f_w_, ln_f_b_;  // [d]
   std::vector<HyenaLayer> layers_;
+  LmOutput output_ = LmOutput::kHidden;
+  zoo::Linear lm_head_;  // [padded_vocab_size, d], no bias; set unless output_ is kHidden
 };
 
 HyenaDNAEmbedder::HyenaDNAEmbedder(const EmbedderOptions& opts) {
@@ -71,10 +76,14 @@ HyenaDNAEmbedder::HyenaDNAEmbedder(const EmbedderOptions& opts) {
          (long long)cfg_.vocab_size, tokenizer_->max_emitted_id());
   }
   rule_ = ChunkRule{cfg_.max_bp(), 0};
-  dim_ = cfg_.d_model;
+  output_ = parse_lm_output(opts.output, "hyenadna");
+  dim_ = output_ == LmOutput::kHidden
+             ? cfg_.d_model
+             : (output_ == LmOutput::kLogits ? cfg_.padded_vocab_size() : 1);
   device_ = zoo::select_torch_device("hyenadna", opts.use_cuda, opts.local_rank);
   if (opts.n_threads > 0) at::set_num_threads(opts.n_threads);
   load_weights(weights_path);
+  if (output_ != LmOutput::kHidden) load_lm_head(SafetensorsFile(weights_path), config_path);
   fingerprint_ = strfmt("hyenadna:crc32c=%08x", zoo::files_crc32c({weights_path, config_path}));
 }
 
@@ -149,6 +158,51 @@ void HyenaDNAEmbedder::load_weights(const std::string& path) {
   }
 }
 
+// The causal LM head (HyenaDNAForCausalLM's lm_head, hyena-dna's ConvLMHeadModel): its own
+// lm_head.weight when the checkpoint has one, else the word embeddings (tied, the default).
+void HyenaDNAEmbedder::load_lm_head(const SafetensorsFile& file, const std::string& config_path) {
+  const int64_t v = cfg_.padded_vocab_size(), d = cfg_.d_model;
+  at::Tensor w;
+  for (const char* name : {"lm_head.weight", "model.lm_head.weight"}) {
+    if (w.defined() || !file.has(name)) continue;
+    const TensorInfo& t = file.info(name);
+    if (t.shape != std::vector<int64_t>{v, d}) {
+      fail("%s: %s has shape %s; the causal LM head needs [%lld, %lld] (padded vocab, d_model)",
+           file.path().c_str(), name, zoo::shape_str(t.shape).c_str(), (long long)v, (long long)d);
+    }
+    w = zoo::load_f32(file, name, {v, d}, device_);
+  }
+  if (!w.defined()) {
+    const nlohmann::json j = zoo::parse_json_object(read_file(config_path), config_path);
+    if (!zoo::json_bool(j, "tie_word_embeddings", config_path, true)) {
+      fail(
+          "%s: no causal LM head for output logits / loss: missing tensors: lm_head.weight "
+          "(config.json has \"tie_word_embeddings\": false)",
+          file.path().c_str());
+    }
+    w = word_;
+  }
+  lm_head_ = zoo::make_linear(w, at::Tensor());
+}
+
+// Language-model output of hidden states y [n, len, d] for ids [n, len]: row t holds the
+// head's prediction of token t from the tokens before it (logits, or the cross-entropy of
+// ids[t]); row 0 (always [CLS]) has none and is 0. Returns [n, len, dim_].
+at::Tensor HyenaDNAEmbedder::head_output(const at::Tensor& y, const at::Tensor& ids) const {
+  const int64_t n = y.size(0), len = y.size(1);
+  at::Tensor out = at::zeros({n, len, dim_}, y.options());
+  if (len < 2) return out;
+  const at::Tensor logits = lm_head_(y.narrow(1, 0, len - 1));  // [n, len - 1, vocab]
+  if (output_ == LmOutput::kLogits) {
+    out.narrow(1, 1, len - 1).copy_(logits);
+    return out;
+  }
+  const at::Tensor ce = zoo::token_cross_entropy(logits.reshape({-1, logits.size(2)}),
+                                                 ids.narrow(1, 1, len - 1).reshape({-1}));
+  out.narrow(1, 1, len - 1).copy_(ce.view({n, len - 1, 1}));
+  return out;
+}
+
 // Causal convolution of u [batch, d, len] with filters k [d, len] through the FFT (size 2 len,
 // so nothing wraps around), plus the skip term bias [d] * u, as hyena-dna's fftconv.
 at::Tensor fft_conv(const at::Tensor& u, const at::Tensor& k, const at::Tensor& bias) {
@@ -216,11 +270,13 @@ void HyenaDNAEmbedder::forward_inputs(const std::vector<const std::vector<int32_
   c10::InferenceMode inference_guard;
   c10::NoGradGuard no_grad;
   hidden.assign(inputs.size(), {});
-  const int64_t d = cfg_.d_model;
+  const int64_t d = dim_;
   // Right padding is exact: every operation is causal, so padding never reaches a real id.
   for (const std::vector<size_t>& batch : zoo::length_batches(lengths, kMaxBatchTokens)) {
     at::Tensor ids = zoo::padded_ids(inputs, batch, std::max(0, tokenizer_->pad_id())).to(device_);
-    at::Tensor y = forward(ids).to(at::kCPU).contiguous();  // [n, max_len, d]
+    at::Tensor y = forward(ids);                                // [n, max_len, d_model]
+    if (output_ != LmOutput::kHidden) y = head_output(y, ids);  // [n, max_len, dim_]
+    y = y.to(at::kCPU).contiguous();
     const int64_t max_len = y.size(1);
     const float* p = y.data_ptr<float>();
     for (size_t b = 0; b < batch.size(); b++) {

@@ -51,6 +51,7 @@ class TransformerLmEmbedder : public ChunkedEmbedder {
 
  private:
   std::unique_ptr<TransformerEncoder> encoder_;
+  LmOutput output_ = LmOutput::kHidden;
 };
 
 TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderOptions& opts) {
@@ -66,9 +67,11 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
   run.n_threads = opts.n_threads;
   run.use_cuda = opts.use_cuda;
   run.local_rank = opts.local_rank;
+  output_ = parse_lm_output(opts.output, spec.name);
+  run.output = output_;
   encoder_.reset(new TransformerEncoder(dir, spec.arch, run));
   rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens());
-  dim_ = cfg.hidden_size;
+  dim_ = encoder_->output_dim();  // hidden_size, vocab_size (logits) or 1 (loss)
   // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
   uint32_t crc = file_crc32c(path_join(dir, "model.safetensors"));
   for (const char* f : {"config.json", "vocab.txt", "tokenizer.json"}) {
@@ -81,12 +84,14 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
 }
 
 // Runs `inputs` through the encoder in groups whose activations ([rows, 2 * intermediate +
-// 3 * hidden] floats, the widest of a layer) stay under ~512 MiB; hidden[i] = [inputs[i]->size(),
-// hidden_size]. The encoder runs a group unpadded, so grouping does not change results.
+// 3 * hidden] floats, the widest of a layer, plus 2 * vocab with the masked-LM head) stay
+// under ~512 MiB; hidden[i] = [inputs[i]->size(), dim_]. The encoder runs a group unpadded,
+// so grouping does not change results.
 void TransformerLmEmbedder::forward_inputs(const std::vector<const std::vector<int32_t>*>& inputs,
                                            std::vector<std::vector<float>>& hidden) {
   const TransformerConfig& c = encoder_->config();
-  const int64_t row_bytes = 4 * (2 * c.intermediate_size + 3 * c.hidden_size);
+  const int64_t head_floats = output_ == LmOutput::kHidden ? 0 : 2 * c.vocab_size;
+  const int64_t row_bytes = 4 * (2 * c.intermediate_size + 3 * c.hidden_size + head_floats);
   const int64_t max_rows = std::max<int64_t>(1, (int64_t(512) << 20) / row_bytes);
   hidden.assign(inputs.size(), {});
   size_t begin = 0;

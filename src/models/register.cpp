@@ -12,6 +12,15 @@ namespace bend {
 
 namespace {
 
+// The models whose checkpoints carry a language-model head (`--output logits | loss`): the
+// masked LMs (transformer.hpp) and HyenaDNA's causal head.
+bool has_lm_head(const std::string& name) {
+  for (const char* n : {"dnabert", "nt", "dnabert2", "gena-lm", "hyenadna"}) {
+    if (name == n) return true;
+  }
+  return false;
+}
+
 // One registry entry with the facts `bend models` lists.
 EmbedderInfo entry(const char* name, const char* description, EmbedderFactory make, const char* dim,
                    const char* tokenizer, std::string max_input, bool causal, const char* files) {
@@ -25,6 +34,7 @@ EmbedderInfo entry(const char* name, const char* description, EmbedderFactory ma
   e.max_input = std::move(max_input);
   e.causal = causal;
   e.files = files;
+  e.lm_outputs = has_lm_head(name);
   return e;
 }
 
@@ -66,11 +76,15 @@ void register_torch_embedders() {
   register_embedder(entry("awdlstm", "BEND's AWD-LSTM, 1 vector per nt", make_awdlstm_embedder,
                           "input_size", "character (tokenizer.json)", "any length (recurrent)", true,
                           "config.json, model.safetensors, tokenizer.json"));
-  register_embedder(entry("torchscript", "any TorchScript module: ids -> [batch, len, dim]",
+  EmbedderInfo ts = entry("torchscript", "any TorchScript module: ids -> [batch, len, dim]",
                           [](const EmbedderOptions& o) { return make_torchscript_embedder(o); },
-                          "the module's output width", "named in torchscript.json (any bend tokenizer)",
+                          "the module's output width",
+                          "--tokenizer KIND, else named in torchscript.json (any bend tokenizer)",
                           "max_bp / max_tokens in torchscript.json", false,
-                          "torchscript.json, the module file, the tokenizer's files"));
+                          "torchscript.json (optional with --tokenizer), the module file, the "
+                          "tokenizer's files");
+  ts.named_tokenizer = true;
+  register_embedder(std::move(ts));
 }
 
 }  // namespace bend

@@ -90,5 +90,9 @@ at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
   return ids;
 }
 
+at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids) {
+  return at::log_softmax(logits, -1).gather(1, ids.view({-1, 1})).neg();
+}
+
 }  // namespace zoo
 }  // namespace bend

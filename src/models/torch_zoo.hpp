@@ -46,5 +46,9 @@ std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& leng
 at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
                       const std::vector<size_t>& batch, int32_t pad_id);
 
+// Per-row cross-entropy of language-model logits: -log softmax(logits[i])[ids[i]] for logits
+// [n, vocab] float and ids [n] int64 on the same device -> [n, 1] float.
+at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids);
+
 }  // namespace zoo
 }  // namespace bend

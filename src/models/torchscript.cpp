@@ -10,9 +10,11 @@
 #include <cstring>
 #include <fstream>
 
+#include "bend/core/crc32c.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/chunked_embedder.hpp"
+#include "bend/models/lm_output.hpp"
 #include "torch_zoo.hpp"
 #include "zoo_util.hpp"
 
@@ -71,7 +73,11 @@ TorchScriptEmbedder::TorchScriptEmbedder(const EmbedderOptions& opts, const Torc
   std::vector<std::string> files = {module_path_, path_join(dir, "torchscript.json")};
   for (const char* f : {"vocab.txt", "tokenizer.json", "config.json"})
     files.push_back(path_join(dir, f));
-  fingerprint_ = strfmt("torchscript:crc32c=%08x", zoo::files_crc32c(files));
+  uint32_t crc = zoo::files_crc32c(files);
+  // The tokenizer kind changes the ids; torchscript.json's own is covered by its bytes.
+  if (!opts.tokenizer.empty())
+    crc = crc32c_extend(crc, spec.tokenizer.data(), spec.tokenizer.size());
+  fingerprint_ = strfmt("torchscript:crc32c=%08x", crc);
 }
 
 // The hidden-state tensor in a module's return value.
@@ -155,10 +161,12 @@ void TorchScriptEmbedder::forward_inputs(const std::vector<const std::vector<int
 TorchScriptSpec read_torchscript_spec(const std::string& path) {
   const nlohmann::json j = zoo::parse_json_object(read_file(path), path);
   TorchScriptSpec s;
-  if (!j.contains("tokenizer") || !j["tokenizer"].is_string())
-    fail("%s: needs \"tokenizer\": a tokenizer kind (e.g. \"hyenadna\", \"dnabert-6\")",
-         path.c_str());
-  s.tokenizer = j["tokenizer"].get<std::string>();
+  if (j.contains("tokenizer")) {
+    if (!j["tokenizer"].is_string())
+      fail("%s: \"tokenizer\" must be a tokenizer kind (e.g. \"hyenadna\", \"dnabert-6\")",
+           path.c_str());
+    s.tokenizer = j["tokenizer"].get<std::string>();
+  }
   if (j.contains("module")) {
     if (!j["module"].is_string()) fail("%s: \"module\" must be a file name", path.c_str());
     s.module_file = j["module"].get<std::string>();
@@ -209,13 +217,25 @@ void check_torchscript_archive(const std::string& path) {
 
 std::unique_ptr<Embedder> make_torchscript_embedder(const EmbedderOptions& opts,
                                                     const TorchScriptSpec& spec) {
+  if (parse_lm_output(opts.output, "torchscript") != LmOutput::kHidden)
+    fail("torchscript: the module returns hidden states; --output %s is not available",
+         opts.output.c_str());
   return std::unique_ptr<Embedder>(new TorchScriptEmbedder(opts, spec));
 }
 
 std::unique_ptr<Embedder> make_torchscript_embedder(const EmbedderOptions& opts) {
   if (opts.checkpoint_dir.empty()) fail("torchscript: needs a checkpoint directory");
-  return make_torchscript_embedder(
-      opts, read_torchscript_spec(path_join(opts.checkpoint_dir, "torchscript.json")));
+  const std::string path = path_join(opts.checkpoint_dir, "torchscript.json");
+  TorchScriptSpec spec;  // without torchscript.json: model.pt, no chunking, one input per call
+  if (path_exists(path) || opts.tokenizer.empty()) spec = read_torchscript_spec(path);
+  if (!opts.tokenizer.empty()) spec.tokenizer = opts.tokenizer;  // --tokenizer wins
+  if (spec.tokenizer.empty()) {
+    fail(
+        "%s: no tokenizer: the module needs \"tokenizer\" in torchscript.json or --tokenizer "
+        "KIND (e.g. hyenadna, dnabert-6, nt-v2, bpe)",
+        path.c_str());
+  }
+  return make_torchscript_embedder(opts, spec);
 }
 
 }  // namespace bend

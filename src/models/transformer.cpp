@@ -20,6 +20,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/safetensors.hpp"
+#include "torch_zoo.hpp"
 
 #ifdef BEND_WITH_CUDA
 #include <torch/cuda.h>
@@ -46,6 +47,13 @@ struct Layer {
   Linear attn_out;                 // [hidden, hidden]
   Norm ln_attn_post, ln_ffn_post;  // post-LN: after each residual sum
   Linear ffn_in, ffn_out;          // [inter or 2 * inter, hidden], [hidden, inter]
+};
+
+// The masked-LM head: decoder(LN(act(dense(x)))) + decoder.b.
+struct MlmHead {
+  Linear dense;    // [hidden, hidden]
+  Norm norm;       // [hidden]
+  Linear decoder;  // w [vocab, hidden] (the word embeddings when tied), b [vocab]
 };
 
 // The token rows of one forward call: every sequence's tokens, concatenated.
@@ -103,8 +111,12 @@ struct TransformerEncoder::Impl {
   std::vector<Layer> layers;
   std::vector<double> slopes;  // ALiBi slope per head
   at::Tensor inv_freq;         // [rotary_dim / 2]
+  LmOutput output = LmOutput::kHidden;
+  MlmHead head;  // set unless output is kHidden
 
   void load(const std::string& weights_path);
+  void load_head(const SafetensorsFile& file);
+  at::Tensor head_output(const at::Tensor& hidden, const at::Tensor& ids) const;
   Rows make_rows(const std::vector<const std::vector<int32_t>*>& inputs) const;
   at::Tensor linear(const Linear& l, const at::Tensor& x) const;
   at::Tensor matmul_nt(const at::Tensor& a, const at::Tensor& b) const;
@@ -169,6 +181,40 @@ void TransformerEncoder::Impl::load(const std::string& weights_path) {
     const at::Tensor e = at::arange(0, cfg.rotary_dim, 2, at::kFloat) / double(cfg.rotary_dim);
     inv_freq = at::pow(cfg.rotary_base, e).reciprocal().to(device);
   }
+  if (output != LmOutput::kHidden) load_head(file);
+}
+
+void TransformerEncoder::Impl::load_head(const SafetensorsFile& file) {
+  const MlmHeadTensors names = check_mlm_head_weights(file, cfg);
+  if (cfg.head_act != "gelu" && cfg.head_act != "gelu_new") {  // MosaicBERT's own hidden_act
+    fail("%s: the masked-LM head's \"hidden_act\": \"%s\" is not supported (gelu, gelu_new)",
+         file.path().c_str(), cfg.head_act.c_str());
+  }
+  auto get = [&](const std::string& name, std::vector<int64_t> shape) {
+    std::vector<float> values = file.read_f32(name);
+    at::Tensor t = at::from_blob(values.data(), shape, at::TensorOptions().dtype(at::kFloat));
+    return t.to(device, /*non_blocking=*/false, /*copy=*/true);
+  };
+  auto linear = [](const at::Tensor& w, const at::Tensor& b) {
+    return Linear{w, w.view({w.size(0), w.size(1), 1, 1}), b};
+  };
+  const int64_t h = cfg.hidden_size, v = cfg.vocab_size;
+  head.dense = linear(get(names.dense_weight, {h, h}), get(names.dense_bias, {h}));
+  head.norm = Norm{get(names.norm_weight, {h}), get(names.norm_bias, {h})};
+  const at::Tensor decoder =
+      names.decoder_weight.empty() ? word : get(names.decoder_weight, {v, h});
+  head.decoder = linear(decoder.contiguous(), get(names.bias, {v}));
+}
+
+// Logits [n_rows, vocab] of the hidden states [n_rows, hidden], or the cross-entropy of each
+// row's own id `ids` [n_rows] under them: [n_rows, 1].
+at::Tensor TransformerEncoder::Impl::head_output(const at::Tensor& hidden,
+                                                 const at::Tensor& ids) const {
+  at::Tensor x = linear(head.dense, hidden);
+  x = at::gelu(x, cfg.head_act == "gelu_new" ? "tanh" : "none");
+  x = at::layer_norm(x, {cfg.hidden_size}, head.norm.w, head.norm.b, cfg.head_layer_norm_eps);
+  const at::Tensor logits = linear(head.decoder, x);
+  return output == LmOutput::kLoss ? zoo::token_cross_entropy(logits, ids) : logits;
 }
 
 // Stacks the inputs' tokens (empty inputs have no rows) with their position ids: BERT counts
@@ -371,6 +417,7 @@ TransformerEncoder::TransformerEncoder(const std::string& dir, TransformerArch a
   m.use_onednn = m.device.is_cpu() && at::hasMKLDNN();
   m.head_dim = m.cfg.hidden_size / m.cfg.num_attention_heads;
   if (opts.n_threads > 0) at::set_num_threads(opts.n_threads);
+  m.output = opts.output;
 #ifdef BEND_WITH_CUDA
   if (m.device.is_cuda()) {
     // Full float32 like the reference: TF32 would cost ~1e-3 relative error (process-wide).
@@ -399,10 +446,16 @@ int64_t TransformerEncoder::max_tokens() const {
   return n;
 }
 
+int64_t TransformerEncoder::output_dim() const {
+  const Impl& m = *impl_;
+  if (m.output == LmOutput::kLogits) return m.cfg.vocab_size;
+  return m.output == LmOutput::kLoss ? 1 : m.cfg.hidden_size;
+}
+
 void TransformerEncoder::forward(const std::vector<const std::vector<int32_t>*>& inputs,
                                  std::vector<std::vector<float>>& out) {
   const Impl& m = *impl_;
-  const int64_t h = m.cfg.hidden_size, limit = max_tokens();
+  const int64_t h = output_dim(), limit = max_tokens();
   const char* arch = transformer_arch_name(m.cfg.arch);
   int64_t n_rows = 0;
   for (size_t b = 0; b < inputs.size(); b++) {
@@ -432,7 +485,9 @@ void TransformerEncoder::forward(const std::vector<const std::vector<int32_t>*>&
   c10::InferenceMode inference_guard;
   c10::NoGradGuard no_grad;
   const Rows rows = m.make_rows(inputs);
-  const at::Tensor y = m.forward(rows).to(at::kCPU).contiguous();  // [n_rows, hidden]
+  at::Tensor y = m.forward(rows);                                     // [n_rows, hidden]
+  if (m.output != LmOutput::kHidden) y = m.head_output(y, rows.ids);  // [n_rows, h]
+  y = y.to(at::kCPU).contiguous();
   const float* y_ptr = y.data_ptr<float>();
   for (size_t b = 0; b < inputs.size(); b++) {
     if (!out[b].empty())

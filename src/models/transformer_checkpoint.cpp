@@ -115,6 +115,52 @@ std::map<std::string, std::string> check_transformer_weights(const SafetensorsFi
   throw Error(msg);
 }
 
+MlmHeadTensors check_mlm_head_weights(const SafetensorsFile& weights,
+                                      const TransformerConfig& cfg) {
+  MlmHeadTensors head;
+  std::string missing, misshaped;
+  auto take = [&](const TensorSpec& spec, const std::vector<std::string>& names, bool optional) {
+    std::string file_name;
+    for (const std::string& n : names) {
+      if (file_name.empty()) file_name = find_tensor(weights, n);
+    }
+    if (file_name.empty()) {
+      if (!optional) missing += (missing.empty() ? "" : ", ") + names[0];
+      return file_name;
+    }
+    const TensorInfo& t = weights.info(file_name);
+    const bool is_float =
+        t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64";
+    if (t.shape != spec.shape || !is_float) {
+      misshaped += (misshaped.empty() ? "" : ", ") + file_name + " (expected F32 " +
+                   shape_str(spec.shape) + ", got " + t.dtype + " " + shape_str(t.shape) + ")";
+    }
+    return file_name;
+  };
+  const int64_t h = cfg.hidden_size, v = cfg.vocab_size;
+  const std::string p = cfg.arch == TransformerArch::kEsm ? "lm_head." : "cls.predictions.";
+  const std::string t = cfg.arch == TransformerArch::kEsm ? p : p + "transform.";
+  const std::string ln = t + (cfg.arch == TransformerArch::kEsm ? "layer_norm." : "LayerNorm.");
+  head.dense_weight = take({"", {h, h}}, {t + "dense.weight"}, false);
+  head.dense_bias = take({"", {h}}, {t + "dense.bias"}, false);
+  head.norm_weight = take({"", {h}}, {ln + "weight"}, false);
+  head.norm_bias = take({"", {h}}, {ln + "bias"}, false);
+  head.decoder_weight = take({"", {v, h}}, {p + "decoder.weight"}, cfg.tie_word_embeddings);
+  // BERT / ESM add a separate bias parameter (tied to decoder.bias in Hugging Face's BERT);
+  // DNABERT-2's decoder is an nn.Linear with its own bias.
+  head.bias = take({"", {v}}, {p + "bias", p + "decoder.bias"}, false);
+  if (missing.empty() && misshaped.empty()) return head;
+  std::string msg = strfmt(
+      "%s: no usable masked-LM head for output logits / loss (%s: %s*; a base-model checkpoint "
+      "has none, use the *ForMaskedLM one)",
+      weights.path().c_str(), transformer_arch_name(cfg.arch), p.c_str());
+  if (!missing.empty()) msg += "; missing tensors: " + missing;
+  if (!misshaped.empty()) msg += "; mis-shaped tensors: " + misshaped;
+  if (!cfg.tie_word_embeddings && head.decoder_weight.empty())
+    msg += " (config.json has \"tie_word_embeddings\": false: the decoder is not the embeddings)";
+  throw Error(msg);
+}
+
 void write_seeded_transformer_checkpoint(const std::string& dir_arg, TransformerArch arch,
                                          const std::string& config_json_text, uint64_t seed,
                                          const std::map<std::string, std::string>& files) {
@@ -139,8 +185,12 @@ void write_seeded_transformer_checkpoint(const std::string& dir_arg, Transformer
   NormalGen gen{SplitMix64{seed}};
   const std::string prefix = transformer_weight_prefix(arch);
   std::vector<F32Tensor> tensors;
-  for (const TensorSpec& spec : transformer_tensor_specs(cfg)) {
-    F32Tensor t{prefix + spec.name, spec.shape, {}};
+  std::vector<TensorSpec> specs = transformer_tensor_specs(cfg);
+  const size_t n_encoder = specs.size();
+  for (const TensorSpec& spec : mlm_head_tensor_specs(cfg)) specs.push_back(spec);
+  for (size_t i = 0; i < specs.size(); i++) {
+    const TensorSpec& spec = specs[i];
+    F32Tensor t{(i < n_encoder ? prefix : std::string()) + spec.name, spec.shape, {}};
     size_t n = 1;
     for (int64_t d : spec.shape) n *= static_cast<size_t>(d);
     const bool bias = ends_with(spec.name, ".bias"), norm = is_norm(spec.name);

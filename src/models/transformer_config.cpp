@@ -132,6 +132,9 @@ void read_mosaic_fields(const ConfigReader& r, TransformerConfig& cfg) {
   cfg.position_embedding_type = "alibi";
   cfg.hidden_act = "gelu";
   cfg.gated_ffn = true;
+  // Its masked-LM head does read hidden_act, with a LayerNorm of eps 1e-12 whatever the config.
+  cfg.head_act = r.string("hidden_act", "gelu");
+  cfg.head_layer_norm_eps = 1e-12;
 }
 
 }  // namespace
@@ -175,6 +178,9 @@ TransformerConfig parse_transformer_config(const std::string& json_text, Transfo
   cfg.initializer_range = r.number("initializer_range", 0.02);
   if (arch == TransformerArch::kBert) read_bert_fields(r, cfg);
   if (arch == TransformerArch::kEsm) read_esm_fields(r, cfg);
+  cfg.tie_word_embeddings = r.boolean("tie_word_embeddings", true);
+  if (arch == TransformerArch::kBert) cfg.head_act = cfg.hidden_act;  // ACT2FN[hidden_act]
+  if (arch != TransformerArch::kMosaicBert) cfg.head_layer_norm_eps = cfg.layer_norm_eps;
   if (arch == TransformerArch::kMosaicBert) read_mosaic_fields(r, cfg);
   validate_transformer_config(cfg, where);
   return cfg;
@@ -279,6 +285,22 @@ std::vector<TensorSpec> transformer_tensor_specs(const TransformerConfig& c) {
   }
   if (esm) norm("encoder.emb_layer_norm_after");
   if (c.last_layer_norm) norm("encoder.last_layer_ln");
+  return out;
+}
+
+std::vector<TensorSpec> mlm_head_tensor_specs(const TransformerConfig& c) {
+  const int64_t h = c.hidden_size;
+  const bool esm = c.arch == TransformerArch::kEsm;
+  const std::string head = esm ? "lm_head." : "cls.predictions.";
+  const std::string transform = esm ? head : head + "transform.";
+  const std::string norm = transform + (esm ? "layer_norm" : "LayerNorm");
+  std::vector<TensorSpec> out = {{transform + "dense.weight", {h, h}},
+                                 {transform + "dense.bias", {h}},
+                                 {norm + ".weight", {h}},
+                                 {norm + ".bias", {h}}};
+  if (!c.tie_word_embeddings) out.push_back({head + "decoder.weight", {c.vocab_size, h}});
+  const bool decoder_bias = c.arch == TransformerArch::kMosaicBert;  // nn.Linear with bias there
+  out.push_back({head + (decoder_bias ? "decoder.bias" : "bias"), {c.vocab_size}});
   return out;
 }
 

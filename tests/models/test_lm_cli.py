@@ -69,7 +69,9 @@ class LmCli(unittest.TestCase):
             self.assertEqual(got, want, arch)
             w = read_safetensors(os.path.join(self.d, arch, "model.safetensors"))
             prefix = "esm." if arch == "nt" else "bert."
-            self.assertTrue(all(k.startswith(prefix) for k in w), arch)
+            head = "lm_head." if arch == "nt" else "cls.predictions."  # the masked-LM head
+            self.assertTrue(all(k.startswith(prefix) or k.startswith(head) for k in w), arch)
+            self.assertTrue(any(k.startswith(head) for k in w), arch)
             self.assertEqual(w[prefix + "embeddings.word_embeddings.weight"].shape,
                              (want["vocab_size"], 32))
         files = sorted(os.listdir(os.path.join(self.d, "dnabert")))

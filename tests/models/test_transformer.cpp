@@ -230,7 +230,7 @@ TEST_CASE("base-model checkpoints without the bert. prefix load", "[transformer]
     std::map<std::string, bend::F32Tensor> bare;
     for (auto& kv : t) {
       bend::F32Tensor x = kv.second;
-      x.name = kv.first.substr(5);  // "bert."
+      if (kv.first.compare(0, 5, "bert.") == 0) x.name = kv.first.substr(5);  // cls.* stays
       bare[x.name] = x;
     }
     t = bare;

@@ -4,11 +4,13 @@
 //       writes a seeded checkpoint of ARCH (bert | esm | mosaic-bert) from CONFIG_JSON with the
 //       given keys replaced, copying each --file into it as NAME
 //   tool_transformer forward ARCH DIR IDS_TXT OUT_BIN [--batch | --alone N] [--threads N]
+//                          [--output hidden|logits|loss]
 //       runs each line of IDS_TXT (token ids, one model input) alone, all lines as one padded
 //       batch with --batch, or the first N lines alone and the others as one batch with
-//       --alone N; writes every input's [n_ids, hidden] float32 states, in order
+//       --alone N; writes every input's [n_ids, dim] float32 states (or masked-LM logits /
+//       per-token cross-entropy with --output), in order
 //   tool_transformer embed MODEL DIR SEQS_TXT OUT_BIN [--batch | --alone N] [--threads N]
-//                          [--tokens TXT]
+//                          [--tokens TXT] [--output hidden|logits|loss]
 //       builds registry model MODEL (bend::make_embedder), tokenizes each line of SEQS_TXT and
 //       embeds it (alone, all lines in one batch, or the first N alone and the rest batched);
 //       writes every sequence's [len_bp, dim] float32 vectors, in order; --tokens writes each
@@ -16,7 +18,7 @@
 //   tool_transformer script FILE
 //       runs each line of FILE (tab-separated arguments of one of the commands above) in one
 //       process: "@@ <line>" before and "@@ ok" / "@@ error: <message>" after each command
-//   Prints "dim <hidden>" (and "max_tokens <n>" / "fingerprint <fp>") on stdout.
+//   Prints "dim <d>" (and "max_tokens <n>" / "fingerprint <fp>") on stdout.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -96,7 +98,8 @@ struct RunFlags {
   bool batch = false;
   long n_alone = -1;  // forward: inputs run one at a time before the batch (-1: all)
   int n_threads = 1;
-  std::string tokens_path;  // embed: where to write the packed token vectors
+  std::string tokens_path;        // embed: where to write the packed token vectors
+  std::string output = "hidden";  // hidden | logits | loss
 };
 
 bool parse_flags(int argc, char** argv, RunFlags& f) {
@@ -110,6 +113,8 @@ bool parse_flags(int argc, char** argv, RunFlags& f) {
       f.n_alone = std::atol(argv[++i]);
     } else if (a == "--tokens" && i + 1 < argc) {
       f.tokens_path = argv[++i];
+    } else if (a == "--output" && i + 1 < argc) {
+      f.output = argv[++i];
     } else {
       return false;
     }
@@ -122,6 +127,7 @@ int run_forward(int argc, char** argv) {
   if (!parse_flags(argc, argv, f)) return usage();
   bend::TransformerRunOptions opts;
   opts.n_threads = f.n_threads;
+  opts.output = bend::parse_lm_output(f.output, "tool_transformer");
   bend::TransformerEncoder enc(argv[3], parse_arch(argv[2]), opts);
   const std::vector<std::vector<int32_t>> ids = read_int_lines(argv[4]);
   std::vector<const std::vector<int32_t>*> ptrs;
@@ -140,7 +146,7 @@ int run_forward(int argc, char** argv) {
     for (auto& v : batch) out.push_back(std::move(v));
   }
   write_floats(argv[5], out);
-  std::printf("dim %lld\nmax_tokens %lld\n", (long long)enc.config().hidden_size,
+  std::printf("dim %lld\nmax_tokens %lld\n", (long long)enc.output_dim(),
               (long long)enc.max_tokens());
   return 0;
 }
@@ -153,6 +159,7 @@ int run_embed(int argc, char** argv) {
   opts.model = argv[2];
   opts.checkpoint_dir = argv[3];
   opts.n_threads = f.n_threads;
+  opts.output = f.output;
   std::unique_ptr<bend::Embedder> model = bend::make_embedder(opts);
   std::ifstream in(argv[4]);
   if (!in) bend::fail("%s: cannot open", argv[4]);

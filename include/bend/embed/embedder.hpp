@@ -86,11 +86,15 @@ struct EmbedderInfo {
   std::string max_input;  // longest model input, and how longer sequences are cut
   bool causal = false;    // each vector sees only the sequence to its left
   std::string files;      // files the checkpoint directory must hold
+  bool lm_outputs = false;       // accepts EmbedderOptions::output "logits" / "loss"
+  bool named_tokenizer = false;  // accepts EmbedderOptions::tokenizer
 };
 
 // Adds or replaces an entry. Not thread-safe; call before starting threads.
 void register_embedder(EmbedderInfo info);
-// Builds the model named in opts.model. Throws bend::Error "unknown model 'x' (known: ...)".
+// Builds the model named in opts.model. Throws bend::Error "unknown model 'x' (known: ...)",
+// and for an output other than hidden / logits / loss, logits or loss from a model without
+// lm_outputs, or a tokenizer given to a model without named_tokenizer.
 std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts);
 // Whether a model of this name is registered in this executable (torch models only in bend-torch).
 bool has_embedder(const std::string& name);

@@ -4,7 +4,8 @@
 // suffix) and maps each nucleotide to the token whose vector BEND puts there
 // (nucleotide_token_index), packed as bend/models/token_chunks.hpp ChunkedTokens. embed() runs
 // all inputs of the batch through forward_inputs(), drops the special tokens' vectors and
-// repeats each token's vector over its nucleotides: out[b] is [len_bp, dim]. Torch-free.
+// repeats each token's vector over its nucleotides: out[b] is [len_bp, dim]; embed_tokens()
+// keeps one vector per used token with its nucleotide span (`--token-level`). Torch-free.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <vector>
 
 #include "bend/embed/embedder.hpp"
+#include "bend/models/token_chunks.hpp"
 #include "bend/tokenize/chunks.hpp"
 #include "bend/tokenize/tokenizer.hpp"
 
@@ -27,6 +29,15 @@ class ChunkedEmbedder : public Embedder {
   // Throws bend::Error when a token vector does not match its sequence's len_bp.
   void embed(const std::vector<const std::vector<int32_t>*>& tokens,
              const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out) override;
+  // One vector per token whose repeat count is > 0 (special tokens and inputs' unused edge
+  // tokens dropped), in order; span start = sum of the earlier tokens' repeat counts, length =
+  // its repeat count. Same errors as embed().
+  void embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
+                    const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out,
+                    std::vector<std::vector<VectorSpan>>& spans) override;
+  // Tokens of the packed `ids` with a repeat count > 0. Throws bend::Error when `ids` is
+  // malformed.
+  int64_t token_level_rows(const std::vector<int32_t>& ids, int64_t len_bp) const override;
   std::string fingerprint() const override { return fingerprint_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ChunkRule& chunk_rule() const { return rule_; }
@@ -36,6 +47,11 @@ class ChunkedEmbedder : public Embedder {
   // floats, row-major. Called from the compute thread only. Throws bend::Error on failure.
   virtual void forward_inputs(const std::vector<const std::vector<int32_t>*>& inputs,
                               std::vector<std::vector<float>>& hidden) = 0;
+  // Unpacks and checks every sequence of the batch into seqs[b] and runs all their inputs:
+  // rows[b] = [all ids of seqs[b]'s chunks, dim_], in order. Shared by embed / embed_tokens.
+  void forward_sequences(const std::vector<const std::vector<int32_t>*>& tokens,
+                         const std::vector<int64_t>& len_bp, std::vector<ChunkedTokens>& seqs,
+                         std::vector<std::vector<float>>& rows);
 
   std::string name_;                      // registry name, used in messages
   std::unique_ptr<Tokenizer> tokenizer_;  // set by the subclass constructor

@@ -94,8 +94,11 @@ void write_seeded_hyenadna_checkpoint(const std::string& dir, const std::string&
 int64_t hyenadna_parameter_count(const HyenaDNAConfig& cfg);
 
 // Builds the "hyenadna" Embedder from opts.checkpoint_dir. dim() = d_model; one vector per
-// nucleotide; batches of inputs of similar length run right-padded (causal: padding never
-// reaches a real position). fingerprint() = "hyenadna:crc32c=xxxxxxxx" over model.safetensors
+// nucleotide. opts.output "logits" / "loss" (bend/models/lm_output.hpp) runs the causal LM head
+// (lm_head.weight or model.lm_head.weight [padded_vocab_size, d_model], else the tied word
+// embeddings): vector t is the prediction of token t from its left context, dim() =
+// padded_vocab_size() / 1. Batches of inputs of similar length run right-padded (causal:
+// padding never reaches a real position). fingerprint() = "hyenadna:crc32c=xxxxxxxx" over model.safetensors
 // then config.json. Throws bend::Error naming the file that is wrong.
 std::unique_ptr<Embedder> make_hyenadna_embedder(const EmbedderOptions& opts);
 

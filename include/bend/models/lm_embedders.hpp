@@ -37,8 +37,10 @@ constexpr int64_t kGenaLmBigBirdMaxTokens = 4096;  // (capped at BigBird's full 
 
 // Each factory loads opts.checkpoint_dir and throws bend::Error naming the file that is
 // missing or wrong (config, tokenizer files, vocabulary size != config vocab_size, tensors).
-// dim() = hidden_size; fingerprint() = "<name>:crc32c=xxxxxxxx" over model.safetensors,
-// config.json and the tokenizer file.
+// dim() = hidden_size, or with opts.output "logits" / "loss" (bend/models/lm_output.hpp: the
+// masked-LM head, which must then be in the checkpoint) vocab_size / 1, upsampled to
+// nucleotides as the hidden states are; fingerprint() = "<name>:crc32c=xxxxxxxx" over
+// model.safetensors, config.json and the tokenizer file.
 std::unique_ptr<Embedder> make_dnabert_embedder(const EmbedderOptions& opts);
 std::unique_ptr<Embedder> make_nt_embedder(const EmbedderOptions& opts);
 std::unique_ptr<Embedder> make_dnabert2_embedder(const EmbedderOptions& opts);

@@ -5,7 +5,8 @@
 // (bend/tokenize make_tokenizer) reading the checkpoint directory's files; special tokens'
 // vectors are dropped and each token's vector repeated over its nucleotides (ChunkedEmbedder).
 // The checkpoint directory holds the module file and torchscript.json:
-//   {"tokenizer": "hyenadna",      required: a make_tokenizer kind
+//   {"tokenizer": "hyenadna",      a make_tokenizer kind (EmbedderOptions::tokenizer, i.e.
+//                                  `--tokenizer`, overrides it; one of the two is required)
 //    "module": "model.pt",         the TorchScript archive (default model.pt)
 //    "max_bp": 0, "max_tokens": 0, BEND-style chunking (bend/tokenize/chunks.hpp ChunkRule)
 //    "batching": "none"}           "none": one input per call (exact for any module);
@@ -34,8 +35,8 @@ struct TorchScriptSpec {
   std::string batching = "none";         // "none", "causal" or "mask"
 };
 
-// Reads `path` (torchscript.json). Throws bend::Error naming the file and key for bad JSON, a
-// missing "tokenizer", an unknown "batching" or negative sizes.
+// Reads `path` (torchscript.json; "tokenizer" may be absent: ""). Throws bend::Error naming the
+// file and key for bad JSON, a non-string "tokenizer", an unknown "batching" or negative sizes.
 TorchScriptSpec read_torchscript_spec(const std::string& path);
 
 // Throws bend::Error naming `path` unless it is a TorchScript archive (a zip with constants.pkl
@@ -43,7 +44,10 @@ TorchScriptSpec read_torchscript_spec(const std::string& path);
 // that bend never unpickles Python objects and how to convert. Reads only the zip directory.
 void check_torchscript_archive(const std::string& path);
 
-// Builds the "torchscript" Embedder from opts.checkpoint_dir/torchscript.json.
+// Builds the "torchscript" Embedder from opts.checkpoint_dir/torchscript.json, its tokenizer
+// replaced by opts.tokenizer when given; torchscript.json may then be absent (model.pt, no
+// chunking, one input per call). Throws bend::Error naming torchscript.json when neither names
+// a tokenizer, and for opts.output other than "hidden" (the module's output is hidden states).
 std::unique_ptr<Embedder> make_torchscript_embedder(const EmbedderOptions& opts);
 // The same with an explicit spec (e.g. from a --tokenizer option): spec.module_file is relative
 // to opts.checkpoint_dir. Checks the archive, loads it on the compute device, and runs it once

@@ -15,6 +15,9 @@
 //           biases only if add_bias_fnn.
 //   kMosaicBert  DNABERT-2: emb = LN(word + type); per layer, post-LN, fused Wqkv, ALiBi bias
 //           -slope_h |i - j|; x = LN(x + Attn(x)); x = LN(x + Wo (gelu(x Wg_a) * x Wg_b)).
+// Masked-LM head (Hugging Face *ForMaskedLM), run for output logits / loss (lm_output.hpp):
+//   logits = decoder(LN_head(act(dense(hidden)))) + bias, decoder = the word embeddings unless
+//   the checkpoint has its own (tie_word_embeddings false); act = GELU (BERT: hidden_act).
 // Torch-free header: the forward pass lives in src/models/transformer.cpp.
 #pragma once
 
@@ -24,6 +27,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+#include "bend/models/lm_output.hpp"
 
 namespace bend {
 
@@ -63,6 +68,9 @@ struct TransformerConfig {
   int64_t full_attention_max_tokens = 0;  // big_bird block_sparse: longest input run (0 = any)
   std::string sparse_attention;           // non-empty: unsupported sparse attention (why refused)
   double initializer_range = 0.02;        // std of the seeded weights
+  bool tie_word_embeddings = true;        // MLM decoder = word embeddings when none is stored
+  std::string head_act = "gelu";          // MLM head activation: "gelu" (erf), "gelu_new" (tanh)
+  double head_layer_norm_eps = 1e-12;     // MLM head LayerNorm (MosaicBERT: always 1e-12)
 };
 
 // Parses config.json text of family `arch`; `where` names the file in errors. Absent keys take
@@ -101,12 +109,33 @@ std::string transformer_weight_prefix(TransformerArch arch);
 std::map<std::string, std::string> check_transformer_weights(const SafetensorsFile& weights,
                                                              const TransformerConfig& cfg);
 
+// The masked-LM head tensors a seeded checkpoint holds, full names (no model prefix):
+//   kBert / kMosaicBert: cls.predictions.transform.dense.{weight [h, h], bias [h]},
+//     cls.predictions.transform.LayerNorm.{weight, bias} [h], cls.predictions.decoder.weight
+//     [vocab, h] (only when !tie_word_embeddings), then the output bias [vocab]:
+//     cls.predictions.bias (BERT) or cls.predictions.decoder.bias (DNABERT-2's bert_layers.py)
+//   kEsm: lm_head.dense.*, lm_head.layer_norm.*, lm_head.decoder.weight (when untied), lm_head.bias
+std::vector<TensorSpec> mlm_head_tensor_specs(const TransformerConfig& cfg);
+// Where a checkpoint keeps its masked-LM head: the file's tensor names.
+struct MlmHeadTensors {
+  std::string dense_weight, dense_bias;  // [h, h], [h]
+  std::string norm_weight, norm_bias;    // [h] (gamma / beta accepted)
+  std::string decoder_weight;            // [vocab, h]; "" = tied to the word embeddings
+  std::string bias;                      // [vocab]: <head>.bias or <head>.decoder.bias
+};
+// Finds the masked-LM head in `weights` (names above; either bias name). Throws one bend::Error
+// naming the file that lists every missing or mis-shaped head tensor (a base-model checkpoint
+// has no head), and a missing decoder.weight when the config has tie_word_embeddings false.
+MlmHeadTensors check_mlm_head_weights(const SafetensorsFile& weights, const TransformerConfig& cfg);
+
 // Writes checkpoint directory `dir`: config.json = `config_json_text` as given, each of
 // `files` (file name -> content, e.g. the tokenizer's vocab.txt), and model.safetensors (F32,
-// the prefixed names of a masked-LM checkpoint) whose values depend only on `seed`: matrices
-// and embeddings ~ N(0, initializer_range), LayerNorm weights 1 + N(0, 0.1), biases
-// N(0, 0.05). Atomic ("<dir>.tmp" then rename). Throws bend::Error naming the path when `dir`
-// exists and is not empty, the config is invalid or I/O fails.
+// the prefixed names of a masked-LM checkpoint, then the head of mlm_head_tensor_specs) whose
+// values depend only on `seed`: matrices and embeddings ~ N(0, initializer_range), LayerNorm
+// weights 1 + N(0, 0.1), biases N(0, 0.05). The head is drawn after the encoder, so encoder
+// weights are those of a checkpoint without head. Atomic ("<dir>.tmp" then rename). Throws
+// bend::Error naming the path when `dir` exists and is not empty, the config is invalid or I/O
+// fails.
 void write_seeded_transformer_checkpoint(const std::string& dir, TransformerArch arch,
                                          const std::string& config_json_text, uint64_t seed,
                                          const std::map<std::string, std::string>& files);
@@ -120,14 +149,16 @@ struct TransformerRunOptions {
   int n_threads = 1;      // torch intra-op threads (process-wide); <= 0 leaves torch's default
   bool use_cuda = false;  // run on cuda:<local_rank> (builds with BEND_WITH_CUDA only)
   int local_rank = 0;
+  LmOutput output = LmOutput::kHidden;  // logits / loss: loads and runs the masked-LM head
 };
 
 // A loaded encoder, weights on the compute device. forward() must be called from one thread at
 // a time; the object is immutable otherwise.
 class TransformerEncoder {
  public:
-  // Loads dir/config.json and dir/model.safetensors. Throws bend::Error naming the file that is
-  // wrong (config, missing/unexpected/mis-shaped tensors, unsupported sparse attention).
+  // Loads dir/config.json and dir/model.safetensors (with the masked-LM head unless
+  // opts.output is kHidden). Throws bend::Error naming the file that is wrong (config,
+  // missing/unexpected/mis-shaped tensors, no head, unsupported sparse attention).
   TransformerEncoder(const std::string& checkpoint_dir, TransformerArch arch,
                      const TransformerRunOptions& opts);
   ~TransformerEncoder();
@@ -138,8 +169,11 @@ class TransformerEncoder {
   // Most tokens (special tokens included) one input may have: the position table's rows
   // (kEsm: minus pad_token_id + 1), big_bird's full-attention limit; 0 when unlimited.
   int64_t max_tokens() const;
-  // Last hidden states of one batch: inputs[b] holds token ids, special tokens included;
-  // out[b] is resized to [inputs[b]->size(), hidden_size] floats, row-major. The batch runs
+  // Width of each output row: hidden_size, vocab_size (logits) or 1 (loss).
+  int64_t output_dim() const;
+  // Last hidden states (or logits / loss, per TransformerRunOptions::output) of one batch:
+  // inputs[b] holds token ids, special tokens included; out[b] is resized to
+  // [inputs[b]->size(), output_dim()] floats, row-major. The batch runs
   // unpadded (attention per input), so out[b] matches a batch of one up to float rounding.
   // Throws bend::Error for ids outside [0, vocab_size) or inputs longer than max_tokens().
   void forward(const std::vector<const std::vector<int32_t>*>& inputs,
