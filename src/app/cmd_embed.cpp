@@ -42,6 +42,11 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--flank", p->flank_bp, "Extend every region by this many bp on both sides")->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
   c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
+  c->add_option("--output", p->model.output,
+                "hidden (last hidden state) | logits (LM head, dim = vocabulary) | loss (per-token "
+                "cross-entropy of the input, dim 1)")
+      ->capture_default_str();
+  c->add_option("--tokenizer", p->model.tokenizer, "Tokenizer kind for --model torchscript (overrides torchscript.json)");
   c->add_option("--out", p->out_dir, "Output directory for shards and manifest.json")->required();
   c->add_option("--splits", p->splits, "Only these splits (default: all in the BED)")->delimiter(',');
   c->add_option("--shard-rows", p->shard_rows, "BED rows per shard file")->capture_default_str();
@@ -53,6 +58,9 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
   c->add_option("--format", p->format, "Output: tfrecord (shard files) | hdf5 (one parallel HDF5 file per split)")
       ->capture_default_str();
+  c->add_flag("--token-level", p->token_level,
+              "Store one vector per token plus its nucleotide span (token_spans) instead of BEND's "
+              "per-nucleotide copies; bend train upsamples on the fly");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")

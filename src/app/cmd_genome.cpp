@@ -43,6 +43,9 @@ void add_genome_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
   c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
+  c->add_option("--output", p->model.output, "hidden | logits | loss (as bend embed --output)")
+      ->capture_default_str();
+  c->add_option("--tokenizer", p->model.tokenizer, "Tokenizer kind for --model torchscript (overrides torchscript.json)");
   c->add_option("--out", p->out_dir, "Output directory for shards and manifest.json")->required();
   c->add_option("--shard-windows", p->shard_windows, "Windows per shard file")->capture_default_str();
   c->add_option("--batch-nt", p->batch_nt, "Token budget per forward batch (rows x longest)")->capture_default_str();
@@ -50,6 +53,10 @@ void add_genome_command(CLI::App& app) {
   c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")->capture_default_str();
   c->add_option("--compression", p->compression, "Shard compression: none | zlib | gzip")->capture_default_str();
   c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
+  c->add_option("--format", p->format, "Output: tfrecord (shard files) | hdf5 (one parallel HDF5 file, genome.h5)")
+      ->capture_default_str();
+  c->add_flag("--token-level", p->token_level,
+              "Store one vector per token plus its nucleotide span (not with --reduce)");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--force", p->force, "Start even when the output file system lacks the planned space");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");

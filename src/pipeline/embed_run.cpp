@@ -91,6 +91,9 @@ json make_params(const EmbedParams& p, const Embedder& model) {
   j["model_fingerprint"] = model.fingerprint();
   j["dim"] = model.dim();
   if (p.format != "tfrecord") j["format"] = p.format;  // absent: TFRecord (older manifests)
+  if (p.token_level) j["token_level"] = true;          // absent: upsampled (older manifests)
+  if (p.model.output != "hidden") j["output"] = p.model.output;  // absent: hidden states
+  if (!p.model.tokenizer.empty()) j["tokenizer"] = p.model.tokenizer;
   return j;
 }
 
@@ -185,15 +188,7 @@ void check_settings(const EmbedParams& p) {
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
   if (p.flank_bp < 0) fail("--flank must not be negative (got %lld)", (long long)p.flank_bp);
   if (p.model.n_threads < 1) fail("--threads must be at least 1 (got %d)", p.model.n_threads);
-  if (p.format != "tfrecord" && p.format != "hdf5") {
-    fail("--format must be tfrecord or hdf5 (got '%s')", p.format.c_str());
-  }
-  if (p.format == "hdf5" && c != Compression::kNone) {
-    fail("--compression %s cannot be used with --format hdf5: parallel HDF5 writes compressed "
-         "datasets only collectively, and bend's ranks write their rows independently; use "
-         "--format tfrecord for compressed shards, or compress the finished file with h5repack",
-         p.compression.c_str());
-  }
+  check_output_format(p.format, p.compression);
 #ifndef BEND_WITH_CUDA
   if (p.model.use_cuda) fail("--cuda: this bend was built without CUDA (see docs/cli.md)");
 #endif
@@ -273,8 +268,10 @@ void run_embed(const EmbedParams& p, Comm& comm) {
 
   std::unique_ptr<H5Output> h5;  // --format hdf5: every rank's open split files
   if (p.format == "hdf5") {
-    H5Rank0Inputs in{&s.bed, s.labels.get(), &s.shards, &s.params, s.h5.get()};
-    h5 = H5Output::open(comm, p, *model, comm.rank() == 0 ? &in : nullptr);
+    H5Rank0Inputs in;
+    if (comm.rank() == 0) in = h5_embed_inputs(p, s.bed, *s.labels, s.shards, s.params, *s.h5);
+    H5OutputSettings hs{p.out_dir, p.genome_path, p.dtype, p.token_level};
+    h5 = H5Output::open(comm, hs, *model, comm.rank() == 0 ? &in : nullptr);
   }
 
   WorkerSettings ws;
@@ -285,6 +282,7 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   ws.dtype = p.dtype;
   ws.compression = p.compression;
   ws.compression_level = p.compression_level;
+  ws.token_level = p.token_level;
   ws.rank = comm.rank();
   ShardQueuePlan plan;
   if (comm.rank() == 0) {

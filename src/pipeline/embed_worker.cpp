@@ -60,6 +60,7 @@ struct Batch {
   std::shared_ptr<ShardState> shard;
   std::vector<int32_t> positions;            // row positions within the shard
   std::vector<std::vector<float>> outputs;   // [n][len, dim], filled by the compute stage
+  std::vector<std::vector<VectorSpan>> spans;  // [n][len] with --token-level, else empty
 };
 
 // Collects the first error of any stage and stops the others.
@@ -124,7 +125,7 @@ class ShardOutput {
   void add(const Batch& b) {
     for (size_t k = 0; k < b.positions.size(); ++k) {
       int32_t pos = b.positions[k];
-      encode_row(pos, b.outputs[k], pending_[pos]);
+      encode_row(pos, b.outputs[k], b.spans.empty() ? nullptr : &b.spans[k], pending_[pos]);
       ready_[pos] = 1;
     }
     while (next_ < pending_.size() && ready_[next_]) {
@@ -158,7 +159,9 @@ class ShardOutput {
     }
   }
 
-  void encode_row(int32_t pos, const std::vector<float>& emb, std::string& out) {
+  // `spans`: the vectors' nucleotides with --token-level (stored as token_spans), else null.
+  void encode_row(int32_t pos, const std::vector<float>& emb, const std::vector<VectorSpan>* spans,
+                  std::string& out) {
     const WorkRow& row = shard_->work.rows[pos];
     int64_t length = static_cast<int64_t>(emb.size()) / dim_;
     if (length * dim_ != static_cast<int64_t>(emb.size())) {
@@ -190,6 +193,20 @@ class ShardOutput {
     rec.outputs_shape = row.label.shape;
     rec.index = row.row;
     rec.region = row.region;
+    if (spans) {
+      BEND_ASSERT(st_.reduce == kReduceNone);  // refused with --token-level
+      rec.token_spans.resize(2 * spans->size());
+      int64_t covered_bp = 0;  // contiguity is checked by encode_embedding_example
+      for (size_t i = 0; i < spans->size(); ++i) {
+        rec.token_spans[2 * i] = (*spans)[i].start_bp;
+        rec.token_spans[2 * i + 1] = (*spans)[i].len_bp;
+        covered_bp += (*spans)[i].len_bp;
+      }
+      if (covered_bp != shard_->len_bp[pos]) {
+        fail("%s: the model's token spans cover %lld bp, the sequence has %lld",
+             row.region.c_str(), (long long)covered_bp, (long long)shard_->len_bp[pos]);
+      }
+    }
     out.clear();
     if (st_.genome_records) {
       encode_genome_example(rec, row.chrom, row.start_bp, row.end_bp, bin_len, out);
@@ -220,8 +237,10 @@ void writer_stage(const WorkerSettings& st, int64_t dim, ShardSource& source,
   Batch b;
   while (to_write.pop(b)) {
     if (st.h5) {
-      if (!h5_out) h5_out = std::make_unique<H5ShardWriter>(*st.h5, b.shard->work, dim, parse_dtype(st.dtype));
-      for (size_t k = 0; k < b.positions.size(); ++k) h5_out->add_row(b.positions[k], b.outputs[k]);
+      if (!h5_out) h5_out = std::make_unique<H5ShardWriter>(*st.h5, b.shard->work, dim, parse_dtype(st.dtype), st.reduce);
+      for (size_t k = 0; k < b.positions.size(); ++k) {
+        h5_out->add_row(b.positions[k], b.outputs[k], b.shard->len_bp[b.positions[k]], b.spans.empty() ? nullptr : &b.spans[k]);
+      }
       if (h5_out->complete()) {
         ShardDone d = h5_out->finish(b.shard->len_bp);
         counters.bytes_written += static_cast<int64_t>(d.file_bytes);
@@ -282,7 +301,11 @@ void run_embed_worker(const WorkerSettings& st, Embedder& embedder, ShardSource&
         tokens.push_back(&b.shard->tokens[pos]);
         lens.push_back(b.shard->len_bp[pos]);
       }
-      embedder.embed(tokens, lens, b.outputs);
+      if (st.token_level) {
+        embedder.embed_tokens(tokens, lens, b.outputs, b.spans);
+      } else {
+        embedder.embed(tokens, lens, b.outputs);
+      }
       int64_t bp = 0;
       for (int64_t len : lens) bp += len;
       size_t n_rows = b.positions.size();

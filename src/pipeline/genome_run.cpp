@@ -16,6 +16,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/genome/fasta.hpp"
 #include "bend/genome/windows.hpp"
+#include "bend/pipeline/h5_output.hpp"
 #include "bend/pipeline/manifest.hpp"
 #include "bend/pipeline/records.hpp"
 #include "bend/pipeline/resume.hpp"
@@ -62,6 +63,7 @@ struct GenomeState {
   std::map<int32_t, ShardEntry> done;
   json params;
   std::unique_ptr<RunManifest> manifest;
+  std::unique_ptr<H5Rank0Files> h5;  // --format hdf5: genome.h5, locked
 };
 
 std::string crc_hex(uint32_t c) { return strfmt("%08x", c); }
@@ -80,6 +82,11 @@ void check_genome_settings(const GenomeParams& p) {
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
   if (p.model.n_threads < 1) fail("--threads must be at least 1 (got %d)", p.model.n_threads);
   if (!p.chroms.empty() && !p.regions_path.empty()) fail("--chroms and --regions cannot be combined");
+  check_output_format(p.format, p.compression);
+  if (p.token_level && parse_reduce(p.reduce) != kReduceNone) {
+    fail("--token-level cannot be combined with --reduce %s: --reduce stores means over "
+         "nucleotides, --token-level one vector per token; choose one", p.reduce.c_str());
+  }
 #ifndef BEND_WITH_CUDA
   if (p.model.use_cuda) fail("--cuda: this bend was built without CUDA (see docs/cli.md)");
 #endif
@@ -153,7 +160,8 @@ void plan_genome_shards(const GenomeParams& p, GenomeState& s) {
       last_end = std::max(last_end, s.windows[i].end_bp);
     }
     sh.file_name = genome_shard_name(s.chrom_names[sh.split_id], s.windows[sh.rows[0]].start_bp, last_end, suffix);
-    if (!names.insert(sh.file_name).second) {
+    if (p.format == "hdf5") sh.file_name = kGenomeH5Name;  // every shard is a run of rows of one file
+    if (p.format != "hdf5" && !names.insert(sh.file_name).second) {
       fail("two shards would both be named %s: %s has overlapping or repeated regions (merge them first, "
            "e.g. bedtools merge)", sh.file_name.c_str(), p.regions_path.empty() ? "the input" : p.regions_path.c_str());
     }
@@ -189,9 +197,13 @@ json make_genome_params(const GenomeParams& p, const Embedder& model) {
   j["dtype"] = p.dtype;
   j["compression"] = p.compression;
   j["compression_level"] = p.compression == "none" ? 0 : p.compression_level;
+  if (p.format != "tfrecord") j["format"] = p.format;  // absent: TFRecord (older manifests)
   j["model"] = model.name();
   j["model_fingerprint"] = model.fingerprint();
   j["dim"] = model.dim();
+  if (p.token_level) j["token_level"] = true;  // absent: upsampled (older manifests)
+  if (p.model.output != "hidden") j["output"] = p.model.output;  // absent: hidden states
+  if (!p.model.tokenizer.empty()) j["tokenizer"] = p.model.tokenizer;
   return j;
 }
 
@@ -254,7 +266,9 @@ void prepare_genome_rank0(const GenomeParams& p, const Embedder& model, GenomeSt
   s.params = make_genome_params(p, model);
   plan_genome_shards(p, s);
   s.manifest = std::make_unique<RunManifest>(p.out_dir);
-  s.done = find_done_shards(p.out_dir, s.params, s.shards, p.overwrite, *s.manifest);
+  if (p.format == "hdf5") s.h5 = std::make_unique<H5Rank0Files>(p.out_dir, s.shards);  // locks first
+  s.done = find_done_shards(p.out_dir, s.params, s.shards, p.overwrite, *s.manifest, s.h5.get());
+  if (s.h5) s.h5->decide(s.params, p.overwrite, path_exists(s.manifest->manifest_path()), s.done);
   report_plan(p, model, s);
   for (const ShardSpec& sh : s.shards) {
     if (!s.done.count(sh.shard_id)) s.todo.push_back(sh);
@@ -282,6 +296,51 @@ ShardWork build_genome_work(const GenomeState& s, const ShardSpec& spec) {
   return w;
 }
 
+// genome.h5 (rank 0): rows are the kept windows in shard order; vectors per row from
+// tokenizing, or with --reduce from the window length; coordinates as the record features.
+H5Rank0Inputs genome_h5_inputs(const GenomeParams& p, const GenomeState& s) {
+  H5Rank0Inputs in;
+  in.shards = &s.shards;
+  in.files = s.h5.get();
+  in.chrom_names = s.chrom_names;
+  in.fetch = [&s](int64_t row) {
+    const Window& w = s.windows[row];
+    return H5FetchRow{w.chrom_id, w.start_bp, w.end_bp, false};
+  };
+  const int64_t reduce = parse_reduce(p.reduce);
+  auto bin_bp = [&s, reduce](int64_t row) {
+    return reduce == kReduceMean ? s.windows[row].end_bp - s.windows[row].start_bp : reduce;
+  };
+  if (reduce != kReduceNone) {
+    in.count_known = [&s, bin_bp](int64_t row) {
+      int64_t len = s.windows[row].end_bp - s.windows[row].start_bp, bin = bin_bp(row);
+      return (len + bin - 1) / bin;
+    };
+  }
+  in.describe = [&p, &s, reduce, bin_bp](const H5Rank0Files::File& f, H5SplitLayout& L, H5RowTables& t) {
+    L.split = f.split;
+    L.command = "genome";
+    L.task = "genome";
+    L.shard_rows = p.shard_windows;
+    L.checkpoint = p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir);
+    L.params_json = s.params.dump();
+    for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
+      for (int64_t row : s.shards[id].rows) {
+        const Window& w = s.windows[row];
+        const std::string& chrom = s.chrom_names[w.chrom_id];
+        t.index.push_back(w.index);
+        t.regions.push_back(strfmt("%s:%lld-%lld(.)", chrom.c_str(), (long long)w.start_bp, (long long)w.end_bp));
+        t.label_shapes.push_back({0});
+        t.chroms.push_back(chrom);
+        t.start_bp.push_back(w.start_bp);
+        t.end_bp.push_back(w.end_bp);
+        if (reduce != kReduceNone) t.bin_bp.push_back(bin_bp(row));
+      }
+    }
+  };
+  return in;
+}
+
 }  // namespace
 
 void run_genome(const GenomeParams& p, Comm& comm) {
@@ -297,7 +356,16 @@ void run_genome(const GenomeParams& p, Comm& comm) {
     if (comm.rank() == 0) prepare_genome_rank0(p, *model, s);
   });
 
+  std::unique_ptr<H5Output> h5;  // --format hdf5: genome.h5 open on every rank
+  if (p.format == "hdf5") {
+    H5Rank0Inputs in;
+    if (comm.rank() == 0) in = genome_h5_inputs(p, s);
+    H5OutputSettings hs{p.out_dir, p.genome_path, p.dtype, p.token_level};
+    h5 = H5Output::open(comm, hs, *model, comm.rank() == 0 ? &in : nullptr);
+  }
+
   WorkerSettings ws;
+  ws.h5 = h5.get();
   ws.genome_path = p.genome_path;
   ws.out_dir = p.out_dir;
   ws.batch_nt = p.batch_nt;
@@ -307,6 +375,7 @@ void run_genome(const GenomeParams& p, Comm& comm) {
   ws.rank = comm.rank();
   ws.genome_records = true;
   ws.reduce = parse_reduce(p.reduce);
+  ws.token_level = p.token_level;
   ShardQueuePlan plan;
   if (comm.rank() == 0) {
     plan.todo = s.todo;
@@ -334,6 +403,8 @@ void run_genome(const GenomeParams& p, Comm& comm) {
     s.manifest->write(genome_manifest(p, s, *model, complete ? "complete" : "stopped"));
     s.manifest->remove_journal();
     print_run_summary(complete ? "done" : "stopped", r.ranks, wall_seconds() - t0, s.shards.size());
+  }, [&] {
+    if (h5) h5->finish(comm, comm.rank() == 0 ? &s.done : nullptr);  // before the manifest says complete
   });
 }
 

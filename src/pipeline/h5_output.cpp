@@ -1,16 +1,11 @@
-// `bend embed --format hdf5`: rank 0's checks of the split files, opening them on every rank,
-// the writer thread's per-shard writes, and finishing (protocol in h5_output.hpp).
+// `--format hdf5` of bend embed and bend genome: opening the files on every rank (counting each
+// row's vectors first), the writer thread's per-shard writes, and finishing (protocol in
+// h5_output.hpp; rank 0's locks and checks are in h5_output_files.cpp).
 #include "bend/pipeline/h5_output.hpp"
 
-#include <fcntl.h>
-#include <linux/falloc.h>
-#include <sys/file.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 
 #include "bend/core/bytes.hpp"
 #include "bend/core/crc32c.hpp"
@@ -23,6 +18,7 @@
 #include "bend/genome/fasta.hpp"
 #include "bend/pipeline/manifest.hpp"
 #include "bend/pipeline/plan.hpp"
+#include "bend/pipeline/records.hpp"
 #include "bend/pipeline/work.hpp"
 #include "bend/task/bed.hpp"
 #include "bend/task/labels.hpp"
@@ -33,9 +29,12 @@ using nlohmann::json;
 
 namespace {
 
-long long ll(int64_t v) { return static_cast<long long>(v); }
+long long ll(int64_t v) {
+  return static_cast<long long>(v);
+}
 
-enum Action { kLeave = 0, kCreate = 1, kReopen = 2 };
+constexpr int32_t kLeave = H5Rank0Files::kLeave, kCreate = H5Rank0Files::kCreate,
+                  kReopen = H5Rank0Files::kReopen;
 
 // Target bytes of one `embeddings` chunk: 1 MiB, or the file system's preferred I/O size when
 // larger (a Lustre stripe), at most 16 MiB. Chunks are aligned to it.
@@ -49,19 +48,27 @@ int64_t chunk_bytes_for(const std::string& dir) {
 void encode_layout(const H5SplitLayout& L, std::string& out) {
   ByteWriter w(out);
   w.put_str(L.split);
+  w.put_str(L.command);
   w.put<int64_t>(L.dim);
   w.put<int32_t>(static_cast<int32_t>(L.dtype));
   w.put<int64_t>(L.shard_rows);
+  w.put_vec(L.shard_offsets);
   w.put_vec(L.offsets);
+  for (bool b : {L.token_spans, L.coords, L.has_bin_bp}) w.put<uint8_t>(b);
+  w.put<int64_t>(L.chrom_width);
   w.put<int64_t>(L.chunk_bytes);
-  for (const std::string* s : {&L.model, &L.model_fingerprint, &L.checkpoint, &L.task, &L.params_json}) w.put_str(*s);
+  for (const std::string* s :
+       {&L.model, &L.model_fingerprint, &L.checkpoint, &L.task, &L.params_json})
+    w.put_str(*s);
   w.put<uint8_t>(L.labels_float);
   w.put<uint8_t>(L.labels_ragged);
   w.put_vec(L.label_row_shape);
   w.put<int64_t>(L.n_label_values);
   w.put<int64_t>(L.label_rank);
   w.put<int64_t>(L.region_width);
-  for (uint32_t c : {L.crc_offsets, L.crc_index, L.crc_region, L.crc_labels, L.crc_label_offsets, L.crc_label_shapes}) {
+  for (uint32_t c : {L.crc_offsets, L.crc_index, L.crc_region, L.crc_labels, L.crc_label_offsets,
+                     L.crc_label_shapes, L.crc_shard_offsets, L.crc_chrom, L.crc_start, L.crc_end,
+                     L.crc_bin_bp}) {
     w.put<uint32_t>(c);
   }
 }
@@ -70,19 +77,26 @@ H5SplitLayout decode_layout(const std::string& msg) {
   ByteReader r(msg.data(), msg.size());
   H5SplitLayout L;
   L.split = r.get_str();
+  L.command = r.get_str();
   L.dim = r.get<int64_t>();
   L.dtype = static_cast<DType>(r.get<int32_t>());
   L.shard_rows = r.get<int64_t>();
+  L.shard_offsets = r.get_vec<int64_t>();
   L.offsets = r.get_vec<int64_t>();
+  for (bool* b : {&L.token_spans, &L.coords, &L.has_bin_bp}) *b = r.get<uint8_t>() != 0;
+  L.chrom_width = r.get<int64_t>();
   L.chunk_bytes = r.get<int64_t>();
-  for (std::string* s : {&L.model, &L.model_fingerprint, &L.checkpoint, &L.task, &L.params_json}) *s = r.get_str();
+  for (std::string* s : {&L.model, &L.model_fingerprint, &L.checkpoint, &L.task, &L.params_json})
+    *s = r.get_str();
   L.labels_float = r.get<uint8_t>() != 0;
   L.labels_ragged = r.get<uint8_t>() != 0;
   L.label_row_shape = r.get_vec<int64_t>();
   L.n_label_values = r.get<int64_t>();
   L.label_rank = r.get<int64_t>();
   L.region_width = r.get<int64_t>();
-  for (uint32_t* c : {&L.crc_offsets, &L.crc_index, &L.crc_region, &L.crc_labels, &L.crc_label_offsets, &L.crc_label_shapes}) {
+  for (uint32_t* c : {&L.crc_offsets, &L.crc_index, &L.crc_region, &L.crc_labels,
+                      &L.crc_label_offsets, &L.crc_label_shapes, &L.crc_shard_offsets, &L.crc_chrom,
+                      &L.crc_start, &L.crc_end, &L.crc_bin_bp}) {
     *c = r.get<uint32_t>();
   }
   return L;
@@ -91,183 +105,49 @@ H5SplitLayout decode_layout(const std::string& msg) {
 // The BED stem: "histone_modification" for ".../histone_modification.bed".
 std::string task_name(const std::string& bed_path) {
   std::string name = bed_path.substr(bed_path.find_last_of('/') + 1);
-  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".bed") == 0) name.resize(name.size() - 4);
+  if (name.size() > 4 && name.compare(name.size() - 4, 4, ".bed") == 0)
+    name.resize(name.size() - 4);
   return name;
 }
 
 }  // namespace
 
-std::string h5_file_name(const std::string& split) { return split + ".h5"; }
-
-// ---- rank 0: locks and checks ------------------------------------------------------------
-
-H5Rank0Files::H5Rank0Files(const std::string& out_dir, const std::vector<ShardSpec>& shards)
-    : out_dir_(out_dir), shards_(shards) {
-  make_dirs(out_dir);
-  for (const ShardSpec& sh : shards) {
-    if (files_.empty() || files_.back().name != sh.file_name) {
-      File f;
-      f.name = sh.file_name;
-      f.split = sh.file_name.substr(0, sh.file_name.size() - 3);
-      f.path = path_join(out_dir, sh.file_name);
-      f.first_shard = sh.shard_id;
-      files_.push_back(f);
-    }
-    files_.back().n_shards += 1;
-  }
-  for (File& f : files_) {
-    f.created_empty = !path_exists(f.path);
-    f.fd = ::open(f.path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0666);
-    if (f.fd < 0) fail("cannot open %s: %s", f.path.c_str(), std::strerror(errno));
-    if (::flock(f.fd, LOCK_EX | LOCK_NB) == 0) continue;
-    int e = errno;
-    if (e == EWOULDBLOCK) {
-      fail("%s is locked by another process: another bend embed is writing it, or an HDF5 program "
-           "(h5py, h5dump, ...) has it open. Wait until it has finished, or choose another --out",
-           f.path.c_str());
-    }
-    if (e == ENOLCK || e == EOPNOTSUPP || e == ENOSYS) {
-      log_warn("%s: the file system does not support file locks (%s); two runs on the same "
-               "output would not be detected", f.path.c_str(), std::strerror(e));
-      continue;
-    }
-    fail("cannot lock %s: %s", f.path.c_str(), std::strerror(e));
-  }
-}
-
-H5Rank0Files::~H5Rank0Files() {
-  for (File& f : files_) {
-    f.reader.reset();
-    if (f.created_empty && file_size_or_neg(f.path) == 0) ::unlink(f.path.c_str());
-    if (f.fd >= 0) ::close(f.fd);
-  }
-}
-
-bool H5Rank0Files::holds(const std::string& file_name) const {
-  for (const File& f : files_) {
-    if (f.name == file_name) return true;
-  }
-  return false;
-}
-
-H5Rank0Files::File* H5Rank0Files::find(const std::string& file_name) {
-  for (File& f : files_) {
-    if (f.name == file_name) return &f;
-  }
-  return nullptr;
-}
-
-// Opens the file read-only (no lock: this process holds it) and reads what decide() needs.
-void H5Rank0Files::check_file(File& f) {
-  if (f.checked) return;
-  f.checked = true;
-  if (file_size_or_neg(f.path) <= 0) return;
-  try {
-    f.reader = std::make_shared<H5EmbeddingReader>(f.path, false, false);
-    f.params_json = f.reader->layout().params_json;
-    f.complete = f.reader->complete();
-    f.readable = true;
-  } catch (const Error& e) {
-    f.reader.reset();
-    log_warn("%s: %s", f.path.c_str(), e.what());
-  }
-}
-
-bool H5Rank0Files::shard_matches(const ShardEntry& e, const json& params) {
-  File* f = find(e.file_name);
-  if (!f) return false;
-  check_file(*f);
-  if (!f->readable || f->params_json != params.dump()) return false;
-  const H5SplitLayout& L = f->reader->layout();
-  int64_t k = e.shard_id - f->first_shard;
-  int64_t first = k * L.shard_rows, end = std::min(L.n_rows(), first + L.shard_rows);
-  if (k < 0 || k >= f->n_shards || first >= end || end - first != e.n_rows) return false;
-  try {
-    uint64_t n_bytes = 0;
-    uint32_t crc = f->reader->rows_crc32c(first, end, n_bytes);
-    return crc == e.file_crc32c && n_bytes == e.file_bytes;
-  } catch (const Error& err) {
-    log_warn("%s", err.what());
-    return false;
-  }
-}
-
-void H5Rank0Files::decide(const json& params, bool overwrite, bool resuming,
-                          std::map<int32_t, ShardEntry>& done) {
-  for (File& f : files_) {
-    check_file(f);
-    f.reader.reset();  // the collective open must not meet this read-only handle
-    const bool empty = file_size_or_neg(f.path) <= 0;
-    int n_done = 0;
-    for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) n_done += done.count(id) ? 1 : 0;
-    f.action = kCreate;
-    if (empty) {
-    } else if (!f.readable) {
-      if (!resuming && !overwrite) {
-        fail("%s exists and is not a bend embeddings file written by this run; use --overwrite "
-             "to replace it, or choose another --out", f.path.c_str());
-      }
-      log_warn("%s is not a readable bend embeddings file (killed while it was created?); "
-               "writing it again", f.path.c_str());
-    } else if (f.params_json != params.dump()) {
-      std::string what;
-      for (const std::string& d : RunManifest::diff_params(json::parse(f.params_json), params)) what += "\n  " + d;
-      if (!overwrite) {
-        fail("%s was written with different parameters:%s\nuse --overwrite to replace it, or "
-             "choose another --out", f.path.c_str(), what.c_str());
-      }
-      log_warn("--overwrite: replacing %s (parameters differ:%s)", f.path.c_str(), what.c_str());
-    } else if (n_done == f.n_shards && f.complete) {
-      f.action = kLeave;
-    } else if (n_done > 0) {
-      f.action = kReopen;
-    }
-    if (f.action == kCreate) {
-      for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) done.erase(id);
-    }
-  }
-}
-
-void H5Rank0Files::reserve(const std::string& file_name, uint64_t n_bytes) {
-  File* f = find(file_name);
-  BEND_ASSERT(f);
-  // KEEP_SIZE: the blocks are reserved but the size stays HDF5's, which sets it when it closes.
-  if (::fallocate(f->fd, FALLOC_FL_KEEP_SIZE, 0, static_cast<off_t>(n_bytes)) == 0) return;
-  int e = errno;
-  if (e == EOPNOTSUPP || e == ENOSYS || e == EINVAL) return;  // no fallocate here: writes will tell
-  if (e == ENOSPC || e == EDQUOT || e == EFBIG) {
-    int64_t free_b = free_space_bytes(out_dir_);
-    fail("%s: not enough disk space: the file needs %s, the file system has %s free (%s); free "
-         "some space or choose another --out", f->path.c_str(), human_bytes(static_cast<double>(n_bytes)).c_str(),
-         free_b < 0 ? "?" : human_bytes(static_cast<double>(free_b)).c_str(), std::strerror(e));
-  }
-  fail("%s: cannot reserve %s: %s", f->path.c_str(), human_bytes(static_cast<double>(n_bytes)).c_str(), std::strerror(e));
-}
-
 // ---- every rank: open and finish ---------------------------------------------------------
 
 namespace {
 
-// One file as rank 0 broadcasts it in step 2.
+enum : int { kTagCountRows = 111 };  // rank 0 -> each rank: its block of rows to count
+
+// One file as rank 0 broadcasts it in step 2a.
 struct FilePlan {
   std::string name;
   int32_t action = kLeave, first_shard = 0, n_shards = 0;
-  int64_t first_measure = 0, n_rows = 0;  // its rows in the measured list (created files)
+  int64_t first_count = 0, n_rows = 0;  // its rows in the list of counts (created files)
 };
 
-// Rank 0: the files, then the fetch intervals of every row of the files to create.
-std::string encode_plan(const EmbedParams& p, const H5Rank0Inputs& in) {
+// Rank 0: the rows of the files to create, in file and shard order (the list of counts).
+std::vector<int64_t> rows_to_count(const H5Rank0Inputs& in) {
+  std::vector<int64_t> rows;
+  for (const H5Rank0Files::File& f : in.files->files()) {
+    if (f.action != kCreate) continue;
+    for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
+      const std::vector<int64_t>& r = (*in.shards)[id].rows;
+      rows.insert(rows.end(), r.begin(), r.end());
+    }
+  }
+  return rows;
+}
+
+// Rank 0: the files (step 2a).
+std::string encode_files(const H5Rank0Inputs& in) {
   std::string msg;
   ByteWriter w(msg);
   std::vector<H5Rank0Files::File>& files = in.files->files();
   w.put<uint64_t>(files.size());
-  std::vector<const Region*> rows;
   for (const H5Rank0Files::File& f : files) {
     int64_t n_rows = 0;
     for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
       n_rows += static_cast<int64_t>((*in.shards)[id].rows.size());
-      if (f.action != kCreate) continue;
-      for (int64_t r : (*in.shards)[id].rows) rows.push_back(&in.bed->rows[r]);
     }
     w.put_str(f.name);
     w.put<int32_t>(f.action);
@@ -275,154 +155,235 @@ std::string encode_plan(const EmbedParams& p, const H5Rank0Inputs& in) {
     w.put<int32_t>(f.n_shards);
     w.put<int64_t>(n_rows);
   }
-  w.put<uint64_t>(in.bed->chrom_names.size());
-  for (const std::string& c : in.bed->chrom_names) w.put_str(c);
-  w.put<uint64_t>(rows.size());
-  for (const Region* r : rows) {
-    w.put<int32_t>(r->chrom_id);
-    w.put<int64_t>(r->start_bp - p.flank_bp);
-    w.put<int64_t>(r->end_bp + p.flank_bp);
-    w.put<uint8_t>(p.read_strand && r->strand == '-');
+  return msg;
+}
+
+// Rank 0: the fetch intervals of rows [lo, hi) of `rows` (empty when counts are known).
+std::string encode_block(const H5Rank0Inputs& in, const std::vector<int64_t>& rows, int64_t lo,
+                         int64_t hi) {
+  std::string msg;
+  ByteWriter w(msg);
+  if (in.count_known) lo = hi = 0;
+  w.put<uint64_t>(in.chrom_names.size());
+  for (const std::string& c : in.chrom_names) w.put_str(c);
+  w.put<uint64_t>(static_cast<uint64_t>(hi - lo));
+  for (int64_t i = lo; i < hi; ++i) {
+    H5FetchRow r = in.fetch(rows[i]);
+    w.put<int32_t>(r.chrom_id);
+    w.put<int64_t>(r.start_bp);
+    w.put<int64_t>(r.end_bp);
+    w.put<uint8_t>(r.minus);
   }
   return msg;
 }
 
-// Every rank: output lengths of its contiguous block of the measured rows (step 2).
-std::string measure_block(const EmbedParams& p, const Embedder& model, ByteReader& in, int rank, int size) {
+// Every rank: the vector counts of its block (step 2b), tokenized.
+std::string count_block(const H5OutputSettings& s, const Embedder& model,
+                        const std::string& block) {
+  ByteReader in(block.data(), block.size());
   std::vector<std::string> chroms(in.get<uint64_t>());
   for (std::string& c : chroms) c = in.get_str();
-  const int64_t n = static_cast<int64_t>(in.get<uint64_t>());
-  const int64_t lo = n * rank / size, hi = n * (rank + 1) / size;
+  const uint64_t n = in.get<uint64_t>();
   std::string out;
   ByteWriter w(out);
-  if (lo == hi) return out;
-  FastaReader fasta(p.genome_path);
+  if (n == 0) return out;
+  FastaReader fasta(s.genome_path);
   std::string seq;
   std::vector<int32_t> ids;
-  for (int64_t i = 0; i < hi; ++i) {
+  for (uint64_t i = 0; i < n; ++i) {
     int32_t chrom = in.get<int32_t>();
     int64_t start = in.get<int64_t>(), end = in.get<int64_t>();
     bool minus = in.get<uint8_t>() != 0;
-    if (i < lo) continue;
     fasta.fetch(chroms.at(chrom), start, end, minus, seq);
     model.tokenize(seq, ids);
-    w.put<int64_t>(model.output_length(static_cast<int64_t>(seq.size()), static_cast<int64_t>(ids.size())));
+    const int64_t len = static_cast<int64_t>(seq.size());
+    w.put<int64_t>(s.token_level ? model.token_level_rows(ids, len)
+                                 : model.output_length(len, static_cast<int64_t>(ids.size())));
   }
   return out;
 }
 
-// Rank 0: the tables of a new file (index, region, labels of each row, BED order).
-H5RowTables build_tables(const H5Rank0Inputs& in, const H5Rank0Files::File& f) {
-  H5RowTables t;
-  LabelRow label;
-  for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
-    for (int64_t r : (*in.shards)[id].rows) {
-      const Region& reg = in.bed->rows[r];
-      t.index.push_back(reg.row);
-      t.regions.push_back(region_string(*in.bed, reg));
-      in.labels->read(reg.row, label);
-      t.labels_float = label.is_float;
-      t.label_ints.insert(t.label_ints.end(), label.ints.begin(), label.ints.end());
-      t.label_floats.insert(t.label_floats.end(), label.floats.begin(), label.floats.end());
-      t.label_shapes.push_back(label.shape);
-    }
+// Steps 2a-b: every rank counts its block; rank 0 returns all counts in row order (others: {}).
+std::vector<int64_t> count_rows(Comm& comm, const H5OutputSettings& s, const Embedder& model,
+                                const H5Rank0Inputs* r0) {
+  const bool root = comm.rank() == 0;
+  std::vector<int64_t> rows;
+  std::string block;
+  if (root) {
+    rows = rows_to_count(*r0);
+    const int64_t n = static_cast<int64_t>(rows.size()), size = comm.size();
+    for (int r = 1; r < comm.size(); ++r)
+      comm.send(r, kTagCountRows, encode_block(*r0, rows, n * r / size, n * (r + 1) / size));
+    block = encode_block(*r0, rows, 0, n / size);
+  } else {
+    block = comm.recv(0, kTagCountRows);
   }
-  return t;
+  std::string mine;
+  collective_check(comm, "counting the vectors of each row",
+                   [&] { mine = count_block(s, model, block); });
+  std::string().swap(block);
+  std::vector<std::string> all = comm.gather(mine, 0);
+  std::vector<int64_t> counts;
+  if (!root) return counts;
+  counts.reserve(rows.size());
+  if (r0->count_known) {
+    for (int64_t row : rows) counts.push_back(r0->count_known(row));
+    return counts;
+  }
+  for (const std::string& part : all) {
+    ByteReader r(part.data(), part.size());
+    while (!r.done()) counts.push_back(r.get<int64_t>());
+  }
+  BEND_ASSERT(counts.size() == rows.size());
+  return counts;
+}
+
+// Rank 0: the layout and tables of a file to create (step 2c).
+void plan_new_file(const H5OutputSettings& s, const Embedder& model, const H5Rank0Inputs& in,
+                   const H5Rank0Files::File& f, const FilePlan& fp,
+                   const std::vector<int64_t>& counts, H5SplitLayout& L, H5RowTables& tables) {
+  in.describe(f, L, tables);
+  L.dim = model.dim();
+  L.dtype = parse_dtype(s.dtype);
+  L.model = model.name();
+  L.model_fingerprint = model.fingerprint();
+  L.chunk_bytes = chunk_bytes_for(s.out_dir);
+  L.token_spans = s.token_level;
+  L.offsets.assign(1, 0);
+  for (int64_t k = 0; k < fp.n_rows; ++k)
+    L.offsets.push_back(L.offsets.back() + counts[fp.first_count + k]);
+  // Shards of shard_rows rows each (the last one shorter) need no table; others do.
+  std::vector<int64_t> bounds(1, 0);
+  bool uniform = L.shard_rows > 0;
+  for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
+    const int64_t n = static_cast<int64_t>((*in.shards)[id].rows.size());
+    bool last = id + 1 == f.first_shard + f.n_shards;
+    uniform = uniform && (last ? n <= L.shard_rows : n == L.shard_rows);
+    bounds.push_back(bounds.back() + n);
+  }
+  if (!uniform) L.shard_offsets = bounds;
+  h5_plan_tables(tables, L);
+}
+
+// Step 2c for file `i`: rank 0 plans the layout (and tables) and broadcasts it; every rank
+// creates or reopens the file; rank 0 reserves its space and writes the tables.
+std::unique_ptr<H5EmbeddingWriter> open_file(Comm& comm, const H5OutputSettings& s,
+                                             const Embedder& model, const H5Rank0Inputs* r0,
+                                             size_t i, const FilePlan& fp,
+                                             const std::vector<int64_t>& counts) {
+  const bool root = comm.rank() == 0;
+  const std::string path = path_join(s.out_dir, fp.name);
+  H5SplitLayout layout;
+  H5RowTables tables;
+  std::string msg;
+  collective_check(comm, "planning the HDF5 files", [&] {
+    if (!root) return;
+    if (fp.action == kReopen) {
+      layout = H5EmbeddingReader(path, false, false).layout();
+    } else {
+      plan_new_file(s, model, *r0, r0->files->files()[i], fp, counts, layout, tables);
+    }
+    encode_layout(layout, msg);
+  });
+  comm.bcast(msg, 0);
+  layout = decode_layout(msg);
+  // One rank writes through HDF5's POSIX driver: no MPI (a solo Comm never starts it).
+  const void* mpi_comm = comm.size() > 1 ? comm.native_handle() : nullptr;
+  std::unique_ptr<H5EmbeddingWriter> w;
+  if (fp.action == kReopen) {
+    collective_check(comm, "opening the HDF5 file to resume",
+                     [&] { w = H5EmbeddingWriter::reopen(path, mpi_comm, layout); });
+    if (root) log_info("resuming %s", path.c_str());
+    return w;
+  }
+  collective_check(comm, "creating the HDF5 file",
+                   [&] { w = H5EmbeddingWriter::create(path, mpi_comm, layout); });
+  collective_check(comm, "reserving disk space", [&] {
+    if (root) r0->files->reserve(fp.name, w->allocated_bytes());
+  });
+  collective_check(comm, "writing the row tables", [&] {
+    if (root) w->write_tables(tables);
+  });
+  w->flush();
+  if (root) {
+    log_info("created %s: %lld rows, %lld %s x %lld %s", path.c_str(), ll(layout.n_rows()),
+             ll(layout.n_positions()), layout.token_spans ? "vectors" : "positions", ll(layout.dim),
+             dtype_name(layout.dtype));
+  }
+  return w;
 }
 
 }  // namespace
 
-std::unique_ptr<H5Output> H5Output::open(Comm& comm, const EmbedParams& p, const Embedder& model,
-                                         const H5Rank0Inputs* r0) {
-  const bool root = comm.rank() == 0;
-  // 1. Rank 0 broadcasts the files and the rows to measure.
+H5Rank0Inputs h5_embed_inputs(const EmbedParams& p, const BedTable& bed, LabelSource& labels,
+                              const std::vector<ShardSpec>& shards, const json& params,
+                              H5Rank0Files& files) {
+  H5Rank0Inputs in;
+  in.shards = &shards;
+  in.files = &files;
+  in.chrom_names = bed.chrom_names;
+  const BedTable* b = &bed;
+  in.fetch = [&p, b](int64_t row) {
+    const Region& r = b->rows[row];
+    return H5FetchRow{r.chrom_id, r.start_bp - p.flank_bp, r.end_bp + p.flank_bp,
+                      p.read_strand && r.strand == '-'};
+  };
+  in.describe = [&p, b, &labels, &shards, &params](const H5Rank0Files::File& f, H5SplitLayout& L,
+                                                   H5RowTables& t) {
+    L.split = f.split;
+    L.command = "embed";
+    L.shard_rows = p.shard_rows;
+    L.checkpoint = p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir);
+    L.task = task_name(p.bed_path);
+    L.params_json = params.dump();
+    LabelRow label;
+    for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
+      for (int64_t r : shards[id].rows) {
+        const Region& reg = b->rows[r];
+        t.index.push_back(reg.row);
+        t.regions.push_back(region_string(*b, reg));
+        labels.read(reg.row, label);
+        t.labels_float = label.is_float;
+        t.label_ints.insert(t.label_ints.end(), label.ints.begin(), label.ints.end());
+        t.label_floats.insert(t.label_floats.end(), label.floats.begin(), label.floats.end());
+        t.label_shapes.push_back(label.shape);
+      }
+    }
+  };
+  return in;
+}
+
+std::unique_ptr<H5Output> H5Output::open(Comm& comm, const H5OutputSettings& s,
+                                         const Embedder& model, const H5Rank0Inputs* r0) {
+  // 2a. Rank 0 broadcasts the files.
   std::string msg;
   collective_check(comm, "planning the HDF5 files", [&] {
-    if (root) msg = encode_plan(p, *r0);
+    if (comm.rank() == 0) msg = encode_files(*r0);
   });
   comm.bcast(msg, 0);
   ByteReader in(msg.data(), msg.size());
   std::vector<FilePlan> plans(in.get<uint64_t>());
-  int64_t n_measure = 0;
+  int64_t n_count = 0;
   for (FilePlan& f : plans) {
     f.name = in.get_str();
     f.action = in.get<int32_t>();
     f.first_shard = in.get<int32_t>();
     f.n_shards = in.get<int32_t>();
     f.n_rows = in.get<int64_t>();
-    f.first_measure = n_measure;
-    if (f.action == kCreate) n_measure += f.n_rows;
+    f.first_count = n_count;
+    if (f.action == kCreate) n_count += f.n_rows;
   }
-  // 2. Every rank measures a block of rows; rank 0 gathers the lengths in row order.
-  std::string mine;
-  collective_check(comm, "measuring output lengths", [&] { mine = measure_block(p, model, in, comm.rank(), comm.size()); });
-  std::vector<std::string> all = comm.gather(mine, 0);
-  std::vector<int64_t> lengths;
-  for (const std::string& part : all) {
-    ByteReader r(part.data(), part.size());
-    while (!r.done()) lengths.push_back(r.get<int64_t>());
-  }
-  BEND_ASSERT(!root || static_cast<int64_t>(lengths.size()) == n_measure);
-  // 3-4. File by file: rank 0 plans the layout (and tables), every rank creates or reopens.
-  // One rank writes through HDF5's POSIX driver: no MPI (a solo Comm never starts it).
-  const void* mpi_comm = comm.size() > 1 ? comm.native_handle() : nullptr;
+  // 2b. Vector counts of the rows of new files, on rank 0.
+  const std::vector<int64_t> counts = count_rows(comm, s, model, r0);
+  BEND_ASSERT(comm.rank() != 0 || static_cast<int64_t>(counts.size()) == n_count);
+  // 2c. File by file.
   std::unique_ptr<H5Output> out(new H5Output());
   for (size_t i = 0; i < plans.size(); ++i) {
-    const FilePlan& fp = plans[i];
-    if (fp.action == kLeave) continue;
-    const std::string path = path_join(p.out_dir, fp.name);
-    H5SplitLayout layout;
-    H5RowTables tables;
-    std::string lmsg;
-    collective_check(comm, "planning the HDF5 files", [&] {
-      if (!root) return;
-      H5Rank0Files::File& f = r0->files->files()[i];
-      if (fp.action == kReopen) {
-        layout = H5EmbeddingReader(path, false, false).layout();
-      } else {
-        layout.split = f.split;
-        layout.dim = model.dim();
-        layout.dtype = parse_dtype(p.dtype);
-        layout.shard_rows = p.shard_rows;
-        layout.chunk_bytes = chunk_bytes_for(p.out_dir);
-        layout.offsets.assign(1, 0);
-        for (int64_t k = 0; k < fp.n_rows; ++k) layout.offsets.push_back(layout.offsets.back() + lengths[fp.first_measure + k]);
-        layout.model = model.name();
-        layout.model_fingerprint = model.fingerprint();
-        layout.checkpoint = p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir);
-        layout.task = task_name(p.bed_path);
-        layout.params_json = r0->params->dump();
-        tables = build_tables(*r0, f);
-        h5_plan_tables(tables, layout);
-      }
-      encode_layout(layout, lmsg);
-    });
-    comm.bcast(lmsg, 0);
-    layout = decode_layout(lmsg);
+    if (plans[i].action == kLeave) continue;
     Open o;
-    o.first_shard = fp.first_shard;
-    o.n_shards = fp.n_shards;
-    if (fp.action == kReopen) {
-      collective_check(comm, "opening the HDF5 file to resume", [&] {
-        o.writer = H5EmbeddingWriter::reopen(path, mpi_comm, layout);
-      });
-      if (root) log_info("resuming %s", path.c_str());
-    } else {
-      collective_check(comm, "creating the HDF5 file", [&] {
-        o.writer = H5EmbeddingWriter::create(path, mpi_comm, layout);
-      });
-      collective_check(comm, "reserving disk space", [&] {
-        if (root) r0->files->reserve(fp.name, o.writer->allocated_bytes());
-      });
-      collective_check(comm, "writing the row tables", [&] {
-        if (root) o.writer->write_tables(tables);
-      });
-      o.writer->flush();
-      if (root) {
-        log_info("created %s: %lld rows, %lld positions x %lld %s", path.c_str(), ll(layout.n_rows()),
-                 ll(layout.n_positions()), ll(layout.dim), dtype_name(layout.dtype));
-      }
-    }
+    o.first_shard = plans[i].first_shard;
+    o.n_shards = plans[i].n_shards;
+    o.writer = open_file(comm, s, model, r0, i, plans[i], counts);
     out->open_.push_back(std::move(o));
   }
   return out;
@@ -433,7 +394,7 @@ H5Output::~H5Output() = default;
 H5EmbeddingWriter& H5Output::file_of(int32_t shard_id, int64_t& first_row) {
   for (Open& o : open_) {
     if (shard_id >= o.first_shard && shard_id < o.first_shard + o.n_shards) {
-      first_row = (shard_id - o.first_shard) * o.writer->layout().shard_rows;
+      first_row = o.writer->layout().shard_first_row(shard_id - o.first_shard);
       return *o.writer;
     }
   }
@@ -446,7 +407,8 @@ void H5Output::finish(Comm& comm, const std::map<int32_t, ShardEntry>* done) {
   if (comm.rank() == 0) {
     for (size_t i = 0; i < open_.size(); ++i) {
       bool all = true;
-      for (int32_t id = open_[i].first_shard; id < open_[i].first_shard + open_[i].n_shards; ++id) all = all && done->count(id);
+      for (int32_t id = open_[i].first_shard; id < open_[i].first_shard + open_[i].n_shards; ++id)
+        all = all && done->count(id);
       flags[i] = all ? 1 : 0;
     }
   }
@@ -459,7 +421,8 @@ void H5Output::finish(Comm& comm, const std::map<int32_t, ShardEntry>* done) {
     }
     std::vector<uint32_t> crcs;
     if (comm.rank() == 0) {
-      for (int32_t id = o.first_shard; id < o.first_shard + o.n_shards; ++id) crcs.push_back(done->at(id).file_crc32c);
+      for (int32_t id = o.first_shard; id < o.first_shard + o.n_shards; ++id)
+        crcs.push_back(done->at(id).file_crc32c);
     }
     o.writer->finish(crcs, comm.rank() == 0);
   }
@@ -468,24 +431,70 @@ void H5Output::finish(Comm& comm, const std::map<int32_t, ShardEntry>* done) {
 
 // ---- writer thread -----------------------------------------------------------------------
 
-H5ShardWriter::H5ShardWriter(H5Output& out, const ShardWork& work, int64_t dim, DType dtype)
-    : file_(out.file_of(work.shard_id, first_row_)), shard_id_(work.shard_id), dim_(dim), dtype_(dtype),
-      pending_(work.rows.size()), ready_(work.rows.size(), 0) {
+H5ShardWriter::H5ShardWriter(H5Output& out, const ShardWork& work, int64_t dim, DType dtype,
+                             int64_t reduce)
+    : file_(out.file_of(work.shard_id, first_row_)),
+      shard_id_(work.shard_id),
+      dim_(dim),
+      dtype_(dtype),
+      reduce_(reduce),
+      pending_(work.rows.size()),
+      ready_(work.rows.size(), 0) {
   for (const WorkRow& r : work.rows) bed_rows_.push_back(r.row);
+  if (file_.layout().token_spans) pending_spans_.resize(work.rows.size());
 }
 
-void H5ShardWriter::add_row(int32_t pos, const std::vector<float>& emb) {
-  const std::vector<int64_t>& off = file_.layout().offsets;
+void H5ShardWriter::add_row(int32_t pos, const std::vector<float>& emb, int64_t len_bp,
+                            const std::vector<VectorSpan>* spans) {
+  const H5SplitLayout& L = file_.layout();
   const int64_t row = first_row_ + pos;
-  const int64_t length = off[row + 1] - off[row];
-  if (static_cast<int64_t>(emb.size()) != length * dim_) {
-    fail("%s: BED row %lld: the model returned %zu values, but %lld positions x dim %lld were "
-         "planned from its output_length()", file_.path().c_str(), ll(bed_rows_[pos]), emb.size(),
-         ll(length), ll(dim_));
+  const int64_t length = L.offsets[row + 1] - L.offsets[row];
+  const std::vector<float>* values = &emb;
+  if (reduce_ != kReduceNone) {  // --reduce: bins are in nucleotides
+    if (static_cast<int64_t>(emb.size()) != len_bp * dim_) {
+      fail(
+          "%s: row %lld: --reduce needs one vector per nucleotide, the model returned %zu values "
+          "for "
+          "%lld bp x dim %lld",
+          file_.path().c_str(), ll(bed_rows_[pos]), emb.size(), ll(len_bp), ll(dim_));
+    }
+    mean_bins(emb.data(), len_bp, dim_, reduce_ == kReduceMean ? len_bp : reduce_, pooled_);
+    values = &pooled_;
+  }
+  if (static_cast<int64_t>(values->size()) != length * dim_) {
+    fail(
+        "%s: BED row %lld: the model returned %zu values, but %lld vectors x dim %lld were "
+        "planned before embedding",
+        file_.path().c_str(), ll(bed_rows_[pos]), values->size(), ll(length), ll(dim_));
+  }
+  if (L.token_spans) {
+    if (!spans || static_cast<int64_t>(spans->size()) != length) {
+      fail("%s: BED row %lld: %zu token spans for %lld planned vectors", file_.path().c_str(),
+           ll(bed_rows_[pos]), spans ? spans->size() : size_t(0), ll(length));
+    }
+    std::vector<int64_t>& out = pending_spans_[pos];
+    int64_t covered_bp = 0;  // spans are contiguous from 0 and cover the sequence (embedder.hpp)
+    for (const VectorSpan& v : *spans) {
+      if (v.start_bp != covered_bp || v.len_bp < 1) {
+        fail(
+            "%s: BED row %lld: token span %zu is (%lld, %lld bp), expected it to start at %lld "
+            "with at "
+            "least 1 bp",
+            file_.path().c_str(), ll(bed_rows_[pos]), out.size() / 2, ll(v.start_bp), ll(v.len_bp),
+            ll(covered_bp));
+      }
+      covered_bp += v.len_bp;
+      out.push_back(v.start_bp);
+      out.push_back(v.len_bp);
+    }
+    if (covered_bp != len_bp) {
+      fail("%s: BED row %lld: the model's token spans cover %lld bp, the sequence has %lld",
+           file_.path().c_str(), ll(bed_rows_[pos]), ll(covered_bp), ll(len_bp));
+    }
   }
   std::string& raw = pending_[pos];
-  raw.resize(emb.size() * dtype_size(dtype_));
-  encode_floats(emb.data(), emb.size(), dtype_, &raw[0]);
+  raw.resize(values->size() * dtype_size(dtype_));
+  encode_floats(values->data(), values->size(), dtype_, &raw[0]);
   ready_[pos] = 1;
   flush_ready();
 }
@@ -512,6 +521,13 @@ void H5ShardWriter::flush_ready() {
     crc_ = crc32c_extend(crc_, buf->data(), buf->size());
     n_bytes_ += buf->size();
     for (size_t k = first; k < next_; ++k) std::string().swap(pending_[k]);
+    if (pending_spans_.empty()) continue;
+    const size_t spans_before = shard_spans_.size();
+    for (size_t k = first; k < next_; ++k) {
+      shard_spans_.insert(shard_spans_.end(), pending_spans_[k].begin(), pending_spans_[k].end());
+      std::vector<int64_t>().swap(pending_spans_[k]);
+    }
+    file_.write_spans(p0, p1 - p0, shard_spans_.data() + spans_before);
   }
 }
 
@@ -522,8 +538,9 @@ ShardDone H5ShardWriter::finish(const std::vector<int64_t>& len_bp) {
   d.shard_id = shard_id_;
   d.n_records = static_cast<int64_t>(pending_.size());
   for (int64_t len : len_bp) d.n_bp += len;
-  d.file_bytes = n_bytes_;
-  d.file_crc32c = crc_;
+  // The shard's checksum: its embedding bytes, then its token spans (as stored, little-endian).
+  d.file_bytes = n_bytes_ + shard_spans_.size() * sizeof(int64_t);
+  d.file_crc32c = crc32c_extend(crc_, shard_spans_.data(), shard_spans_.size() * sizeof(int64_t));
   return d;
 }
 

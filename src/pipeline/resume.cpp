@@ -3,6 +3,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
+#include "bend/pipeline/h5_output.hpp"
 
 namespace bend {
 
@@ -10,7 +11,7 @@ using nlohmann::json;
 
 std::map<int32_t, ShardEntry> find_done_shards(const std::string& out_dir, const json& params,
                                                const std::vector<ShardSpec>& shards, bool overwrite,
-                                               RunManifest& manifest) {
+                                               RunManifest& manifest, H5Rank0Files* h5) {
   std::map<int32_t, ShardEntry> done;
   make_dirs(out_dir);
   for (const std::string& name : list_dir(out_dir)) {  // 1. leftovers of killed writers
@@ -33,8 +34,12 @@ std::map<int32_t, ShardEntry> find_done_shards(const std::string& out_dir, const
            "or choose another --out", manifest.manifest_path().c_str(), what.c_str());
     }
     log_warn("--overwrite: replacing the output in %s (parameters differ:%s)", out_dir.c_str(), what.c_str());
-    for (const auto& kv : rec) remove_if_exists(path_join(out_dir, kv.second.file_name));
-    for (const ShardSpec& sh : shards) remove_if_exists(path_join(out_dir, sh.file_name));
+    for (const auto& kv : rec) {
+      if (!h5 || !h5->holds(kv.second.file_name)) remove_if_exists(path_join(out_dir, kv.second.file_name));
+    }
+    for (const ShardSpec& sh : shards) {
+      if (!h5) remove_if_exists(path_join(out_dir, sh.file_name));  // a locked .h5 is recreated
+    }
     manifest.remove_journal();
     remove_if_exists(manifest.manifest_path());
     return done;
@@ -46,7 +51,8 @@ std::map<int32_t, ShardEntry> find_done_shards(const std::string& out_dir, const
     const ShardSpec& spec = shards[e.shard_id];
     std::string path = path_join(out_dir, e.file_name);
     bool ok = spec.file_name == e.file_name && e.n_rows == static_cast<int64_t>(spec.rows.size()) &&
-              file_size_or_neg(path) == static_cast<int64_t>(e.file_bytes) && file_crc32c(path) == e.file_crc32c;
+              (h5 ? h5->shard_matches(e, params)
+                  : file_size_or_neg(path) == static_cast<int64_t>(e.file_bytes) && file_crc32c(path) == e.file_crc32c);
     if (ok) {
       done[e.shard_id] = e;
     } else {

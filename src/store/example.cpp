@@ -224,8 +224,16 @@ void encode_embedding_example(const EmbeddingRecord& r, std::string& out) {
                                           r.outputs_float.data(),
                                           r.outputs_float.size()}
                             : fast_ints("outputs", r.outputs_int.data(), r.outputs_int.size());
-  // In sorted key order, as std::map would hold them.
-  const FastFeature fs[7] = {
+  if (!r.token_spans.empty()) {
+    try {
+      check_token_spans(r.token_spans, r.length);
+    } catch (const Error& e) {
+      fail("embedding record %lld (%s): %s", static_cast<long long>(r.index), r.region.c_str(),
+           e.what());
+    }
+  }
+  // In sorted key order, as std::map would hold them; token_spans (last) only when given.
+  const FastFeature fs[8] = {
       fast_ints("index", &r.index, 1),
       fast_bytes("inputs", r.inputs, r.inputs_bytes),
       fast_bytes("inputs_dtype", dtype, std::strlen(dtype)),
@@ -233,14 +241,17 @@ void encode_embedding_example(const EmbeddingRecord& r, std::string& out) {
       outputs,
       fast_ints("outputs_shape", r.outputs_shape.data(), r.outputs_shape.size()),
       fast_bytes("region", r.region.data(), r.region.size()),
+      fast_ints("token_spans", r.token_spans.data(), r.token_spans.size()),
   };
+  const size_t n_fs = r.token_spans.empty() ? 7 : 8;
   size_t features_size = 0;
-  for (const FastFeature& f : fs)
-    features_size += ld_size(entry_size(std::strlen(f.key), f.body_size()));
+  for (size_t i = 0; i < n_fs; ++i)
+    features_size += ld_size(entry_size(std::strlen(fs[i].key), fs[i].body_size()));
   out.reserve(out.size() + ld_size(features_size));
   out.push_back(kTag1);
   put_varint(out, features_size);
-  for (const FastFeature& f : fs) {
+  for (size_t i = 0; i < n_fs; ++i) {
+    const FastFeature& f = fs[i];
     put_entry_header(out, f.key, std::strlen(f.key), kind_tag(f.kind), f.body_size());
     if (f.kind == Feature::kBytes) put_bytes_value(out, f.bytes, f.n_bytes);
     if (f.kind == Feature::kInt64) put_int64_body(out, f.ints, f.n);
@@ -462,9 +473,11 @@ Example decode_example(const char* data, size_t n) {
 
 namespace {
 
-const char* const kEmbeddingKeys[7] = {"index",   "inputs",        "inputs_dtype", "inputs_shape",
-                                       "outputs", "outputs_shape", "region"};
-enum { kIndex, kInputs, kInputsDtype, kInputsShape, kOutputs, kOutputsShape, kRegion };
+constexpr int kNumEmbeddingKeys = 8;
+const char* const kEmbeddingKeys[kNumEmbeddingKeys] = {
+    "index",   "inputs",        "inputs_dtype", "inputs_shape",
+    "outputs", "outputs_shape", "region",       "token_spans"};
+enum { kIndex, kInputs, kInputsDtype, kInputsShape, kOutputs, kOutputsShape, kRegion, kTokenSpans };
 
 const char* kind_name(int kind) {
   switch (kind) {
@@ -532,10 +545,29 @@ void check_shapes(const EmbeddingRecord& r) {
 
 }  // namespace
 
+int64_t check_token_spans(const std::vector<int64_t>& spans, int64_t n_vectors) {
+  if (n_vectors < 0 || spans.size() != 2 * static_cast<uint64_t>(n_vectors)) {
+    fail("token_spans has %zu values but inputs_shape has %lld vectors (needs 2 per vector)",
+         spans.size(), static_cast<long long>(n_vectors));
+  }
+  int64_t end_bp = 0;
+  for (int64_t i = 0; i < n_vectors; ++i) {
+    const int64_t start = spans[2 * i], len = spans[2 * i + 1];
+    if (start != end_bp || len < 1 || len > INT64_MAX - start) {
+      fail("token_spans: vector %lld covers (start %lld, length %lld) bp; expected start %lld "
+           "(spans must be contiguous from 0) and length >= 1",
+           static_cast<long long>(i), static_cast<long long>(start), static_cast<long long>(len),
+           static_cast<long long>(end_bp));
+    }
+    end_bp = start + len;
+  }
+  return end_bp;
+}
+
 void decode_embedding_view(const char* data, size_t n, EmbeddingRecord& r) {
-  Slot slots[7];
+  Slot slots[kNumEmbeddingKeys];
   for_each_entry(data, n, [&slots](const char* key, size_t key_len, const FeatureView& fv) {
-    for (int i = 0; i < 7; ++i) {
+    for (int i = 0; i < kNumEmbeddingKeys; ++i) {
       if (std::strlen(kEmbeddingKeys[i]) != key_len ||
           std::memcmp(kEmbeddingKeys[i], key, key_len) != 0)
         continue;
@@ -582,6 +614,12 @@ void decode_embedding_view(const char* data, size_t n, EmbeddingRecord& r) {
   r.index = slots[kIndex].ints[0];
   r.region.assign(slots[kRegion].bytes, slots[kRegion].n_bytes);
   check_shapes(r);
+  r.token_spans.clear();
+  if (slots[kTokenSpans].present) {  // --token-level record
+    expect(slots, kTokenSpans, Feature::kInt64, -1);  // count: check_token_spans
+    r.token_spans = std::move(slots[kTokenSpans].ints);
+    check_token_spans(r.token_spans, r.length);
+  }
 }
 
 DecodedRecord decode_embedding_example(const char* data, size_t n) {
@@ -598,6 +636,7 @@ DecodedRecord decode_embedding_example(const char* data, size_t n) {
   d.outputs_shape = std::move(v.outputs_shape);
   d.index = v.index;
   d.region = std::move(v.region);
+  d.token_spans = std::move(v.token_spans);
   return d;
 }
 }  // namespace bend

@@ -62,11 +62,18 @@ inline void check(herr_t rc, const std::string& path, const std::string& what) {
 hid_t stored_type(DType dt);
 // Bytes of the fixed-length region strings: the longest region (at least 1).
 size_t region_width(const std::vector<std::string>& regions);
+// `strings` NUL-padded to `width` bytes each, concatenated: a fixed-length string dataset's bytes.
+std::string pack_strings(const std::vector<std::string>& strings, int64_t width);
+// The fixed-length string type of `n_bytes` (NUL-padded UTF-8); -1 on failure.
+hid_t string_type(size_t n_bytes);
 
 // Attributes. Writers are collective in parallel files (same value on every rank).
 void write_attr_str(hid_t loc, const char* name, const std::string& value, const std::string& path);
 void write_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path);
 void write_attr_u32(hid_t loc, const char* name, uint32_t value, const std::string& path);
+// Overwrites an existing int64 attribute's value in place (no new file space: the file's
+// metadata does not depend on when it is set); creates it when missing.
+void set_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path);
 bool has_attr(hid_t loc, const char* name);
 std::string read_attr_str(hid_t loc, const char* name, const std::string& path);
 int64_t read_attr_i64(hid_t loc, const char* name, const std::string& path);
@@ -80,6 +87,12 @@ constexpr const char* kLabels = "labels";
 constexpr const char* kLabelOffsets = "label_offsets";
 constexpr const char* kLabelShapes = "label_shapes";
 constexpr const char* kShardCrc = "shard_crc32c";
+constexpr const char* kShardOffsets = "shard_offsets";
+constexpr const char* kTokenSpans = "token_spans";
+constexpr const char* kChrom = "chrom";
+constexpr const char* kStart = "start";
+constexpr const char* kEnd = "end";
+constexpr const char* kBinBp = "bin_bp";
 constexpr const char* kFormat = "bend-embeddings";
 
 }  // namespace h5

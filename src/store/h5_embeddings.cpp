@@ -23,14 +23,29 @@ namespace h5 {
 void Id::reset(hid_t id) {
   if (id_ >= 0) {
     switch (H5Iget_type(id_)) {
-      case H5I_FILE: H5Fclose(id_); break;
-      case H5I_DATASET: H5Dclose(id_); break;
-      case H5I_DATASPACE: H5Sclose(id_); break;
-      case H5I_DATATYPE: H5Tclose(id_); break;
-      case H5I_GENPROP_LST: H5Pclose(id_); break;
-      case H5I_ATTR: H5Aclose(id_); break;
-      case H5I_GROUP: H5Gclose(id_); break;
-      default: break;
+      case H5I_FILE:
+        H5Fclose(id_);
+        break;
+      case H5I_DATASET:
+        H5Dclose(id_);
+        break;
+      case H5I_DATASPACE:
+        H5Sclose(id_);
+        break;
+      case H5I_DATATYPE:
+        H5Tclose(id_);
+        break;
+      case H5I_GENPROP_LST:
+        H5Pclose(id_);
+        break;
+      case H5I_ATTR:
+        H5Aclose(id_);
+        break;
+      case H5I_GROUP:
+        H5Gclose(id_);
+        break;
+      default:
+        break;
     }
   }
   id_ = id;
@@ -72,8 +87,10 @@ void fail_h5(const std::string& path, const std::string& what) {
 
 hid_t stored_type(DType dt) {
   switch (dt) {
-    case DType::kFloat32: return H5Tcopy(H5T_IEEE_F32LE);
-    case DType::kBFloat16: return H5Tcopy(H5T_STD_U16LE);
+    case DType::kFloat32:
+      return H5Tcopy(H5T_IEEE_F32LE);
+    case DType::kBFloat16:
+      return H5Tcopy(H5T_STD_U16LE);
     case DType::kFloat16: {
       hid_t t = H5Tcopy(H5T_IEEE_F32LE);  // IEEE binary16, the recipe h5py uses for '<f2'
       if (t < 0 || H5Tset_fields(t, 15, 10, 5, 0, 10) < 0 || H5Tset_size(t, 2) < 0 ||
@@ -93,7 +110,14 @@ size_t region_width(const std::vector<std::string>& regions) {
   return w;
 }
 
-static hid_t string_type(size_t n_bytes) {
+std::string pack_strings(const std::vector<std::string>& strings, int64_t width) {
+  std::string out(strings.size() * static_cast<size_t>(width), '\0');
+  for (size_t i = 0; i < strings.size(); ++i)
+    std::memcpy(&out[i * width], strings[i].data(), strings[i].size());
+  return out;
+}
+
+hid_t string_type(size_t n_bytes) {
   hid_t t = H5Tcopy(H5T_C_S1);
   if (t < 0) return t;
   if (H5Tset_size(t, n_bytes) < 0 || H5Tset_strpad(t, H5T_STR_NULLPAD) < 0 ||
@@ -106,14 +130,16 @@ static hid_t string_type(size_t n_bytes) {
 
 static void write_attr(hid_t loc, const char* name, hid_t type, const void* value,
                        const std::string& path) {
-  if (H5Aexists(loc, name) > 0) check(H5Adelete(loc, name), path, strfmt("replacing attribute %s", name));
+  if (H5Aexists(loc, name) > 0)
+    check(H5Adelete(loc, name), path, strfmt("replacing attribute %s", name));
   Id space(H5Screate(H5S_SCALAR));
   Id attr(H5Acreate2(loc, name, type, space.get(), H5P_DEFAULT, H5P_DEFAULT));
   if (!attr.ok()) fail_h5(path, strfmt("creating attribute %s", name));
   check(H5Awrite(attr.get(), type, value), path, strfmt("writing attribute %s", name));
 }
 
-void write_attr_str(hid_t loc, const char* name, const std::string& value, const std::string& path) {
+void write_attr_str(hid_t loc, const char* name, const std::string& value,
+                    const std::string& path) {
   Id type(string_type(std::max<size_t>(1, value.size())));
   std::string v = value.empty() ? std::string(1, '\0') : value;
   write_attr(loc, name, type.get(), v.data(), path);
@@ -127,7 +153,16 @@ void write_attr_u32(hid_t loc, const char* name, uint32_t value, const std::stri
   write_attr(loc, name, H5T_STD_U32LE, &value, path);
 }
 
-bool has_attr(hid_t loc, const char* name) { return H5Aexists(loc, name) > 0; }
+void set_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path) {
+  if (!has_attr(loc, name)) return write_attr_i64(loc, name, value, path);
+  Id attr(H5Aopen(loc, name, H5P_DEFAULT));
+  if (!attr.ok() || H5Awrite(attr.get(), H5T_NATIVE_INT64, &value) < 0)
+    fail_h5(path, strfmt("writing attribute %s", name));
+}
+
+bool has_attr(hid_t loc, const char* name) {
+  return H5Aexists(loc, name) > 0;
+}
 
 std::string read_attr_str(hid_t loc, const char* name, const std::string& path) {
   Id attr(H5Aopen(loc, name, H5P_DEFAULT));
@@ -155,6 +190,29 @@ int64_t read_attr_i64(hid_t loc, const char* name, const std::string& path) {
 
 // ---- planning the tables -----------------------------------------------------------------
 
+namespace {
+
+// The bend genome part of h5_plan_tables: `chrom`, `start`, `end`, `bin_bp`.
+void plan_coords(const H5RowTables& t, H5SplitLayout& L) {
+  const size_t n = static_cast<size_t>(L.n_rows());
+  L.coords = !t.chroms.empty();
+  L.has_bin_bp = !t.bin_bp.empty();
+  if (!L.coords) return;
+  if (t.chroms.size() != n || t.start_bp.size() != n || t.end_bp.size() != n ||
+      (L.has_bin_bp && t.bin_bp.size() != n)) {
+    fail("HDF5 %s: coordinate tables of %zu/%zu/%zu/%zu rows for a file of %zu rows",
+         L.split.c_str(), t.chroms.size(), t.start_bp.size(), t.end_bp.size(), t.bin_bp.size(), n);
+  }
+  L.chrom_width = static_cast<int64_t>(h5::region_width(t.chroms));
+  const std::string chrom = h5::pack_strings(t.chroms, L.chrom_width);
+  L.crc_chrom = crc32c(chrom.data(), chrom.size());
+  L.crc_start = crc32c(t.start_bp.data(), n * sizeof(int64_t));
+  L.crc_end = crc32c(t.end_bp.data(), n * sizeof(int64_t));
+  L.crc_bin_bp = crc32c(t.bin_bp.data(), t.bin_bp.size() * sizeof(int64_t));
+}
+
+}  // namespace
+
 void h5_plan_tables(const H5RowTables& t, H5SplitLayout& L) {
   const int64_t n = L.n_rows();
   if (static_cast<int64_t>(t.index.size()) != n || static_cast<int64_t>(t.regions.size()) != n ||
@@ -173,7 +231,8 @@ void h5_plan_tables(const H5RowTables& t, H5SplitLayout& L) {
     if (t.label_shapes[i] != L.label_row_shape) L.labels_ragged = true;
   }
   L.label_rank = static_cast<int64_t>(L.label_row_shape.size());
-  L.n_label_values = static_cast<int64_t>(t.labels_float ? t.label_floats.size() : t.label_ints.size());
+  L.n_label_values =
+      static_cast<int64_t>(t.labels_float ? t.label_floats.size() : t.label_ints.size());
   std::vector<int64_t> label_offsets(1, 0), label_shapes;
   for (const auto& shape : t.label_shapes) {
     int64_t count = 1;
@@ -186,15 +245,19 @@ void h5_plan_tables(const H5RowTables& t, H5SplitLayout& L) {
          static_cast<long long>(L.n_label_values), static_cast<long long>(label_offsets.back()));
   }
   L.region_width = static_cast<int64_t>(h5::region_width(t.regions));
-  std::string region(static_cast<size_t>(n * L.region_width), '\0');
-  for (int64_t i = 0; i < n; ++i) std::memcpy(&region[i * L.region_width], t.regions[i].data(), t.regions[i].size());
+  const std::string region = h5::pack_strings(t.regions, L.region_width);
   L.crc_offsets = crc32c(L.offsets.data(), L.offsets.size() * sizeof(int64_t));
   L.crc_index = crc32c(t.index.data(), t.index.size() * sizeof(int64_t));
   L.crc_region = crc32c(region.data(), region.size());
-  L.crc_labels = t.labels_float ? crc32c(t.label_floats.data(), t.label_floats.size() * sizeof(float))
-                                : crc32c(t.label_ints.data(), t.label_ints.size() * sizeof(int64_t));
-  L.crc_label_offsets = L.labels_ragged ? crc32c(label_offsets.data(), label_offsets.size() * sizeof(int64_t)) : 0;
-  L.crc_label_shapes = L.labels_ragged ? crc32c(label_shapes.data(), label_shapes.size() * sizeof(int64_t)) : 0;
+  L.crc_labels = t.labels_float
+                     ? crc32c(t.label_floats.data(), t.label_floats.size() * sizeof(float))
+                     : crc32c(t.label_ints.data(), t.label_ints.size() * sizeof(int64_t));
+  L.crc_label_offsets =
+      L.labels_ragged ? crc32c(label_offsets.data(), label_offsets.size() * sizeof(int64_t)) : 0;
+  L.crc_label_shapes =
+      L.labels_ragged ? crc32c(label_shapes.data(), label_shapes.size() * sizeof(int64_t)) : 0;
+  L.crc_shard_offsets = crc32c(L.shard_offsets.data(), L.shard_offsets.size() * sizeof(int64_t));
+  plan_coords(t, L);
 }
 
 // ---- writer ------------------------------------------------------------------------------
@@ -204,14 +267,17 @@ namespace {
 using h5::Id;
 
 // A file access list for MPI-IO over `comm` or, without one, HDF5's POSIX driver without its
-// own lock (the caller holds the file's lock); objects of >= half a chunk are chunk-aligned.
+// own lock (the caller holds the file's lock) and without its raw-data sieve buffer (rows go
+// to the file at once, so fdatasync makes them durable); objects of >= half a chunk are
+// chunk-aligned.
 hid_t mpio_fapl(const void* mpi_comm, int64_t chunk_bytes) {
   hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
   if (fapl < 0) return fapl;
-  herr_t rc = mpi_comm ? H5Pset_fapl_mpio(fapl, *static_cast<const MPI_Comm*>(mpi_comm), MPI_INFO_NULL)
-                       : H5Pset_file_locking(fapl, 0, 1);
-  if (rc < 0 ||
-      H5Pset_alignment(fapl, static_cast<hsize_t>(chunk_bytes / 2), static_cast<hsize_t>(chunk_bytes)) < 0) {
+  herr_t rc = mpi_comm
+                  ? H5Pset_fapl_mpio(fapl, *static_cast<const MPI_Comm*>(mpi_comm), MPI_INFO_NULL)
+                  : std::min(H5Pset_file_locking(fapl, 0, 1), H5Pset_sieve_buf_size(fapl, 0));
+  if (rc < 0 || H5Pset_alignment(fapl, static_cast<hsize_t>(chunk_bytes / 2),
+                                 static_cast<hsize_t>(chunk_bytes)) < 0) {
     H5Pclose(fapl);
     return -1;
   }
@@ -243,6 +309,7 @@ void create_table(hid_t file, const char* name, hid_t type, const std::vector<hs
 void write_root_attrs(hid_t file, const H5SplitLayout& L, const std::string& path) {
   h5::write_attr_str(file, "format", h5::kFormat, path);
   h5::write_attr_i64(file, "version", 1, path);
+  h5::write_attr_str(file, "command", L.command, path);
   h5::write_attr_str(file, "split", L.split, path);
   h5::write_attr_str(file, "model", L.model, path);
   h5::write_attr_str(file, "model_fingerprint", L.model_fingerprint, path);
@@ -254,6 +321,9 @@ void write_root_attrs(hid_t file, const H5SplitLayout& L, const std::string& pat
   h5::write_attr_i64(file, "shard_rows", L.shard_rows, path);
   h5::write_attr_i64(file, "n_rows", L.n_rows(), path);
   h5::write_attr_i64(file, "n_positions", L.n_positions(), path);
+  // 0 until finish() sets 1. Created now so that setting it later allocates nothing: a resumed
+  // file ends with the same bytes as one written in one go.
+  h5::write_attr_i64(file, "complete", 0, path);
 }
 
 // Every dataset of the layout, allocated now (parallel HDF5 allocates at creation anyway).
@@ -264,10 +334,12 @@ void create_datasets(hid_t file, const H5SplitLayout& L, const std::string& path
   Id type(h5::stored_type(L.dtype));
   if (!type.ok()) h5::fail_h5(path, "making the embedding type");
   const int64_t row_bytes = L.dim * static_cast<int64_t>(dtype_size(L.dtype));
-  std::vector<hsize_t> chunk{static_cast<hsize_t>(std::max<int64_t>(1, L.chunk_bytes / row_bytes)), dim};
+  std::vector<hsize_t> chunk{static_cast<hsize_t>(std::max<int64_t>(1, L.chunk_bytes / row_bytes)),
+                             dim};
   chunk[0] = std::min(chunk[0], std::max<hsize_t>(total, 1));
   {
-    Id emb(create_dataset(file, h5::kEmbeddings, type.get(), {total, dim}, total > 0 ? &chunk : nullptr, path));
+    Id emb(create_dataset(file, h5::kEmbeddings, type.get(), {total, dim},
+                          total > 0 ? &chunk : nullptr, path));
     h5::write_attr_str(emb.get(), "dtype", dtype_name(L.dtype), path);
   }
   create_table(file, h5::kOffsets, H5T_STD_I64LE, {n + 1}, L.crc_offsets, path);
@@ -276,7 +348,8 @@ void create_datasets(hid_t file, const H5SplitLayout& L, const std::string& path
   create_table(file, h5::kRegion, str.get(), {n}, L.crc_region, path);
   hid_t label_type = L.labels_float ? H5T_IEEE_F32LE : H5T_STD_I64LE;
   if (L.labels_ragged) {
-    create_table(file, h5::kLabels, label_type, {static_cast<hsize_t>(L.n_label_values)}, L.crc_labels, path);
+    create_table(file, h5::kLabels, label_type, {static_cast<hsize_t>(L.n_label_values)},
+                 L.crc_labels, path);
     create_table(file, h5::kLabelOffsets, H5T_STD_I64LE, {n + 1}, L.crc_label_offsets, path);
     create_table(file, h5::kLabelShapes, H5T_STD_I64LE, {n, static_cast<hsize_t>(L.label_rank)},
                  L.crc_label_shapes, path);
@@ -285,7 +358,22 @@ void create_datasets(hid_t file, const H5SplitLayout& L, const std::string& path
     for (int64_t d : L.label_row_shape) dims.push_back(static_cast<hsize_t>(d));
     create_table(file, h5::kLabels, label_type, dims, L.crc_labels, path);
   }
-  Id crc(create_dataset(file, h5::kShardCrc, H5T_STD_U32LE, {static_cast<hsize_t>(L.n_shards())}, nullptr, path));
+  Id crc(create_dataset(file, h5::kShardCrc, H5T_STD_U32LE, {static_cast<hsize_t>(L.n_shards())},
+                        nullptr, path));
+  if (!L.shard_offsets.empty()) {
+    create_table(file, h5::kShardOffsets, H5T_STD_I64LE, {L.shard_offsets.size()},
+                 L.crc_shard_offsets, path);
+  }
+  if (L.token_spans) {  // written with the rows; checked by the shard checksums
+    Id spans(create_dataset(file, h5::kTokenSpans, H5T_STD_I64LE, {total, 2}, nullptr, path));
+  }
+  if (L.coords) {
+    Id cstr(h5::string_type(static_cast<size_t>(L.chrom_width)));
+    create_table(file, h5::kChrom, cstr.get(), {n}, L.crc_chrom, path);
+    create_table(file, h5::kStart, H5T_STD_I64LE, {n}, L.crc_start, path);
+    create_table(file, h5::kEnd, H5T_STD_I64LE, {n}, L.crc_end, path);
+    if (L.has_bin_bp) create_table(file, h5::kBinBp, H5T_STD_I64LE, {n}, L.crc_bin_bp, path);
+  }
 }
 
 // Writes `n_elems` elements of `mem_type` (all of a dataset, flattened) in pieces of <= 64 MiB.
@@ -310,11 +398,12 @@ void write_whole(hid_t file, const char* name, hid_t mem_type, const void* data,
     // The memory space has the selection's shape: HDF5 then maps it to chunks without
     // visiting every element.
     Id mspace(H5Screate_simple(static_cast<int>(count.size()), count.data(), nullptr));
-    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(), nullptr) < 0 ||
+    if (H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, count.data(),
+                            nullptr) < 0 ||
         H5Dwrite(d.get(), mem_type, mspace.get(), fspace.get(), dxpl,
                  static_cast<const char*>(data) + first * row_elems * elem_bytes) < 0) {
-      h5::fail_h5(path, strfmt("writing dataset %s rows %llu..%llu", name, (unsigned long long)first,
-                               (unsigned long long)(first + count[0])));
+      h5::fail_h5(path, strfmt("writing dataset %s rows %llu..%llu", name,
+                               (unsigned long long)first, (unsigned long long)(first + count[0])));
     }
   }
 }
@@ -360,20 +449,30 @@ std::unique_ptr<H5EmbeddingWriter> H5EmbeddingWriter::reopen(const std::string& 
     fail("%s: its layout (dim, dtype, rows, positions) differs from this run's; use --overwrite",
          path.c_str());
   }
-  const bool was_complete = h5::has_attr(file.get(), "complete");
+  const bool was_complete =
+      h5::has_attr(file.get(), "complete") && h5::read_attr_i64(file.get(), "complete", path) != 0;
   w->file_ = file.release();
   w->mpio_ = mpi_comm != nullptr;
   w->open_datasets();
   if (was_complete) {  // some shard is rewritten: the file stops counting as complete first
-    h5::check(H5Adelete(w->file_, "complete"), path, "clearing the complete attribute");
+    h5::set_attr_i64(w->file_, "complete", 0, path);
     w->flush();
   }
   return w;
 }
 
 void H5EmbeddingWriter::open_datasets() {
-  embeddings_ = H5Dopen2(file_, h5::kEmbeddings, H5P_DEFAULT);
+  // No chunk cache: a written row goes to the file at once, and sync() makes it durable.
+  Id dapl(H5Pcreate(H5P_DATASET_ACCESS));
+  if (!dapl.ok() || H5Pset_chunk_cache(dapl.get(), 0, 0, H5D_CHUNK_CACHE_W0_DEFAULT) < 0) {
+    h5::fail_h5(path_, "dataset access list");
+  }
+  embeddings_ = H5Dopen2(file_, h5::kEmbeddings, dapl.get());
   if (embeddings_ < 0) h5::fail_h5(path_, "opening dataset embeddings");
+  if (layout_.token_spans) {
+    spans_ = H5Dopen2(file_, h5::kTokenSpans, H5P_DEFAULT);
+    if (spans_ < 0) h5::fail_h5(path_, "opening dataset token_spans");
+  }
   mem_type_ = h5::stored_type(layout_.dtype);
   dxpl_ = H5Pcreate(H5P_DATASET_XFER);
   if (mem_type_ < 0 || dxpl_ < 0 || (mpio_ && H5Pset_dxpl_mpio(dxpl_, H5FD_MPIO_INDEPENDENT) < 0)) {
@@ -396,16 +495,31 @@ void H5EmbeddingWriter::write_tables(const H5RowTables& t) {
   const std::string& p = path_;
   write_whole(file_, h5::kOffsets, H5T_NATIVE_INT64, L.offsets.data(), L.offsets.size(), dxpl_, p);
   write_whole(file_, h5::kIndex, H5T_NATIVE_INT64, t.index.data(), t.index.size(), dxpl_, p);
-  std::string region(static_cast<size_t>(L.n_rows() * L.region_width), '\0');
-  for (size_t i = 0; i < t.regions.size(); ++i) {
-    std::memcpy(&region[i * L.region_width], t.regions[i].data(), t.regions[i].size());
+  {
+    const std::string region = h5::pack_strings(t.regions, L.region_width);
+    Id str(h5::string_type(static_cast<size_t>(L.region_width)));
+    write_whole(file_, h5::kRegion, str.get(), region.data(), t.regions.size(), dxpl_, p);
   }
-  Id str(h5::string_type(static_cast<size_t>(L.region_width)));
-  write_whole(file_, h5::kRegion, str.get(), region.data(), t.regions.size(), dxpl_, p);
+  if (!L.shard_offsets.empty()) {
+    write_whole(file_, h5::kShardOffsets, H5T_NATIVE_INT64, L.shard_offsets.data(),
+                L.shard_offsets.size(), dxpl_, p);
+  }
+  if (L.coords) {
+    const std::string chrom = h5::pack_strings(t.chroms, L.chrom_width);
+    Id cstr(h5::string_type(static_cast<size_t>(L.chrom_width)));
+    write_whole(file_, h5::kChrom, cstr.get(), chrom.data(), t.chroms.size(), dxpl_, p);
+    write_whole(file_, h5::kStart, H5T_NATIVE_INT64, t.start_bp.data(), t.start_bp.size(), dxpl_,
+                p);
+    write_whole(file_, h5::kEnd, H5T_NATIVE_INT64, t.end_bp.data(), t.end_bp.size(), dxpl_, p);
+    if (L.has_bin_bp)
+      write_whole(file_, h5::kBinBp, H5T_NATIVE_INT64, t.bin_bp.data(), t.bin_bp.size(), dxpl_, p);
+  }
   if (t.labels_float) {
-    write_whole(file_, h5::kLabels, H5T_NATIVE_FLOAT, t.label_floats.data(), t.label_floats.size(), dxpl_, p);
+    write_whole(file_, h5::kLabels, H5T_NATIVE_FLOAT, t.label_floats.data(), t.label_floats.size(),
+                dxpl_, p);
   } else {
-    write_whole(file_, h5::kLabels, H5T_NATIVE_INT64, t.label_ints.data(), t.label_ints.size(), dxpl_, p);
+    write_whole(file_, h5::kLabels, H5T_NATIVE_INT64, t.label_ints.data(), t.label_ints.size(),
+                dxpl_, p);
   }
   if (!L.labels_ragged) return;
   std::vector<int64_t> offsets(1, 0), shapes;
@@ -455,8 +569,31 @@ void H5EmbeddingWriter::write_positions(int64_t first_pos, int64_t n_pos, const 
   }
 }
 
+void H5EmbeddingWriter::write_spans(int64_t first_pos, int64_t n_pos, const int64_t* spans) {
+  if (n_pos == 0) return;
+  if (!layout_.token_spans)
+    fail("%s: internal: token spans for a file without token_spans", path_.c_str());
+  if (first_pos < 0 || first_pos + n_pos > layout_.n_positions()) {
+    fail("%s: token spans %lld..%lld are outside token_spans [%lld, 2]", path_.c_str(),
+         (long long)first_pos, (long long)(first_pos + n_pos), (long long)layout_.n_positions());
+  }
+  LibraryLock lock(library_mutex());
+  h5::Quiet quiet;
+  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
+  hsize_t count[2] = {static_cast<hsize_t>(n_pos), 2};
+  Id fspace(H5Dget_space(spans_));
+  Id mspace(H5Screate_simple(2, count, nullptr));
+  if (!fspace.ok() || !mspace.ok() ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+      H5Dwrite(spans_, H5T_NATIVE_INT64, mspace.get(), fspace.get(), dxpl_, spans) < 0) {
+    h5::fail_h5(path_, strfmt("writing token_spans %lld..%lld", (long long)first_pos,
+                              (long long)(first_pos + n_pos)));
+  }
+}
+
 void H5EmbeddingWriter::sync() {
-  if (::fdatasync(sync_fd_) != 0) fail("%s: fdatasync failed: %s", path_.c_str(), std::strerror(errno));
+  if (::fdatasync(sync_fd_) != 0)
+    fail("%s: fdatasync failed: %s", path_.c_str(), std::strerror(errno));
 }
 
 void H5EmbeddingWriter::finish(const std::vector<uint32_t>& shard_crc32c, bool is_root) {
@@ -467,12 +604,13 @@ void H5EmbeddingWriter::finish(const std::vector<uint32_t>& shard_crc32c, bool i
       fail("%s: %zu shard checksums for %lld shards", path_.c_str(), shard_crc32c.size(),
            (long long)layout_.n_shards());
     }
-    write_whole(file_, h5::kShardCrc, H5T_NATIVE_UINT32, shard_crc32c.data(), shard_crc32c.size(), dxpl_, path_);
+    write_whole(file_, h5::kShardCrc, H5T_NATIVE_UINT32, shard_crc32c.data(), shard_crc32c.size(),
+                dxpl_, path_);
   }
   // Everything durable first; `complete` last, then durable too.
   h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_, "flushing");
   sync();
-  h5::write_attr_i64(file_, "complete", 1, path_);
+  h5::set_attr_i64(file_, "complete", 1, path_);
   h5::check(H5Fflush(file_, H5F_SCOPE_GLOBAL), path_, "flushing");
   sync();
   release();
@@ -488,8 +626,9 @@ void H5EmbeddingWriter::release() {
   if (dxpl_ >= 0) H5Pclose(dxpl_);
   if (mem_type_ >= 0) H5Tclose(mem_type_);
   if (embeddings_ >= 0) H5Dclose(embeddings_);
+  if (spans_ >= 0) H5Dclose(spans_);
   herr_t rc = file_ >= 0 ? H5Fclose(file_) : 0;
-  dxpl_ = mem_type_ = embeddings_ = file_ = -1;
+  dxpl_ = mem_type_ = embeddings_ = spans_ = file_ = -1;
   if (rc < 0) h5::fail_h5(path_, "closing");
 }
 

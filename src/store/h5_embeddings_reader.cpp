@@ -13,7 +13,9 @@ namespace {
 
 using h5::Id;
 
-long long ll(int64_t v) { return static_cast<long long>(v); }
+long long ll(int64_t v) {
+  return static_cast<long long>(v);
+}
 
 // Shape of a dataset.
 std::vector<hsize_t> dims_of(hid_t d) {
@@ -32,18 +34,23 @@ std::string read_raw(hid_t file, const char* name, const std::string& path) {
   size_t n = H5Tget_size(type.get());
   for (hsize_t x : dims_of(d.get())) n *= static_cast<size_t>(x);
   std::string out(n, '\0');
-  if (n > 0) h5::check(H5Dread(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[0]), path, strfmt("reading %s", name));
+  if (n > 0)
+    h5::check(H5Dread(d.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, &out[0]), path,
+              strfmt("reading %s", name));
   return out;
 }
 
-std::vector<int64_t> read_i64(hid_t file, const char* name, const std::string& path, std::vector<hsize_t>* dims_out = nullptr) {
+std::vector<int64_t> read_i64(hid_t file, const char* name, const std::string& path,
+                              std::vector<hsize_t>* dims_out = nullptr) {
   Id d(H5Dopen2(file, name, H5P_DEFAULT));
   if (!d.ok()) h5::fail_h5(path, strfmt("no dataset '%s' (not a bend embeddings file?)", name));
   std::vector<hsize_t> dims = dims_of(d.get());
   size_t n = 1;
   for (hsize_t x : dims) n *= static_cast<size_t>(x);
   std::vector<int64_t> out(n);
-  if (n > 0) h5::check(H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), path, strfmt("reading %s", name));
+  if (n > 0)
+    h5::check(H5Dread(d.get(), H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), path,
+              strfmt("reading %s", name));
   if (dims_out) *dims_out = dims;
   return out;
 }
@@ -53,7 +60,8 @@ uint32_t dataset_crc_attr(hid_t file, const char* name, const std::string& path)
   if (!d.ok()) h5::fail_h5(path, strfmt("no dataset '%s'", name));
   Id a(H5Aopen(d.get(), "crc32c", H5P_DEFAULT));
   uint32_t v = 0;
-  if (!a.ok() || H5Aread(a.get(), H5T_NATIVE_UINT32, &v) < 0) h5::fail_h5(path, strfmt("reading %s/crc32c", name));
+  if (!a.ok() || H5Aread(a.get(), H5T_NATIVE_UINT32, &v) < 0)
+    h5::fail_h5(path, strfmt("reading %s/crc32c", name));
   return v;
 }
 
@@ -64,13 +72,16 @@ H5EmbeddingReader::H5EmbeddingReader(const std::string& path, bool require_compl
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
   Id fapl(H5Pcreate(H5P_FILE_ACCESS));
-  if (!fapl.ok() || H5Pset_file_locking(fapl.get(), locking ? 1 : 0, 1) < 0) h5::fail_h5(path, "file access list");
+  if (!fapl.ok() || H5Pset_file_locking(fapl.get(), locking ? 1 : 0, 1) < 0)
+    h5::fail_h5(path, "file access list");
   Id file(H5Fopen(path.c_str(), H5F_ACC_RDONLY, fapl.get()));
   if (!file.ok()) {
     std::string err = h5::error_text();
     if (err.find("unable to lock") != std::string::npos) {
-      fail("%s is locked: bend embed (or another HDF5 program) is writing it; wait until it has "
-           "finished (%s)", path.c_str(), err.c_str());
+      fail(
+          "%s is locked: bend embed or genome (or another HDF5 program) is writing it; wait "
+          "until it has finished (%s)",
+          path.c_str(), err.c_str());
     }
     fail("%s: cannot open as HDF5: %s", path.c_str(), err.c_str());
   }
@@ -78,8 +89,10 @@ H5EmbeddingReader::H5EmbeddingReader(const std::string& path, bool require_compl
   try {
     read_layout();
     if (require_complete && !complete_) {
-      fail("%s is not complete (bend embed has not finished it: rerun the same bend embed "
-           "command to resume)", path.c_str());
+      fail(
+          "%s is not complete (bend %s has not finished it: rerun the same bend %s command to "
+          "resume)",
+          path.c_str(), layout_.command.c_str(), layout_.command.c_str());
     }
   } catch (...) {
     close_all();  // no destructor runs for a throwing constructor; HDF5 must not keep the file
@@ -95,8 +108,9 @@ H5EmbeddingReader::~H5EmbeddingReader() {
 void H5EmbeddingReader::close_all() {
   if (file_type_ >= 0) H5Tclose(file_type_);
   if (embeddings_ >= 0) H5Dclose(embeddings_);
+  if (spans_ >= 0) H5Dclose(spans_);
   if (file_ >= 0) H5Fclose(file_);
-  file_type_ = embeddings_ = file_ = -1;
+  file_type_ = embeddings_ = spans_ = file_ = -1;
 }
 
 void H5EmbeddingReader::read_layout() {
@@ -105,6 +119,7 @@ void H5EmbeddingReader::read_layout() {
     fail("%s: not a bend embeddings file (no format attribute \"%s\")", p.c_str(), h5::kFormat);
   }
   H5SplitLayout& L = layout_;
+  L.command = h5::has_attr(file_, "command") ? h5::read_attr_str(file_, "command", p) : "embed";
   L.split = h5::read_attr_str(file_, "split", p);
   L.model = h5::read_attr_str(file_, "model", p);
   L.model_fingerprint = h5::read_attr_str(file_, "model_fingerprint", p);
@@ -139,6 +154,7 @@ void H5EmbeddingReader::read_layout() {
          p.c_str(), ll(L.n_positions()), ll(L.dim), dtype_name(L.dtype));
   }
   read_labels_layout();
+  read_genome_layout();
   L.crc_offsets = dataset_crc_attr(file_, h5::kOffsets, p);
   L.crc_index = dataset_crc_attr(file_, h5::kIndex, p);
   L.crc_region = dataset_crc_attr(file_, h5::kRegion, p);
@@ -147,6 +163,47 @@ void H5EmbeddingReader::read_layout() {
     L.crc_label_offsets = dataset_crc_attr(file_, h5::kLabelOffsets, p);
     L.crc_label_shapes = dataset_crc_attr(file_, h5::kLabelShapes, p);
   }
+}
+
+// Shard offsets, token spans and bend genome's coordinates, where the file has them.
+void H5EmbeddingReader::read_genome_layout() {
+  H5SplitLayout& L = layout_;
+  const std::string& p = path_;
+  const int64_t n = L.n_rows();
+  if (H5Lexists(file_, h5::kShardOffsets, H5P_DEFAULT) > 0) {
+    L.shard_offsets = read_i64(file_, h5::kShardOffsets, p);
+    const std::vector<int64_t>& so = L.shard_offsets;
+    bool ok = !so.empty() && so.front() == 0 && so.back() == n;
+    for (size_t k = 1; ok && k < so.size(); ++k) ok = so[k] >= so[k - 1];
+    if (!ok) fail("%s: shard_offsets do not cover rows 0..%lld in order", p.c_str(), ll(n));
+    L.crc_shard_offsets = dataset_crc_attr(file_, h5::kShardOffsets, p);
+  }
+  L.token_spans = H5Lexists(file_, h5::kTokenSpans, H5P_DEFAULT) > 0;
+  if (L.token_spans) {
+    spans_ = H5Dopen2(file_, h5::kTokenSpans, H5P_DEFAULT);
+    if (spans_ < 0) h5::fail_h5(p, "opening dataset token_spans");
+    std::vector<hsize_t> dims = dims_of(spans_);
+    if (dims.size() != 2 || static_cast<int64_t>(dims[0]) != L.n_positions() || dims[1] != 2) {
+      fail("%s: token_spans is not [%lld, 2] like the embeddings", p.c_str(), ll(L.n_positions()));
+    }
+  }
+  L.coords = H5Lexists(file_, h5::kChrom, H5P_DEFAULT) > 0;
+  if (!L.coords) return;
+  std::string chrom = read_raw(file_, h5::kChrom, p);
+  L.chrom_width = n > 0 ? static_cast<int64_t>(chrom.size()) / n : 1;
+  chroms_.assign(chrom.begin(), chrom.end());
+  start_ = read_i64(file_, h5::kStart, p);
+  end_ = read_i64(file_, h5::kEnd, p);
+  L.has_bin_bp = H5Lexists(file_, h5::kBinBp, H5P_DEFAULT) > 0;
+  if (L.has_bin_bp) bin_bp_ = read_i64(file_, h5::kBinBp, p);
+  if (static_cast<int64_t>(start_.size()) != n || static_cast<int64_t>(end_.size()) != n ||
+      (L.has_bin_bp && static_cast<int64_t>(bin_bp_.size()) != n)) {
+    fail("%s: start/end/bin_bp do not have %lld rows", p.c_str(), ll(n));
+  }
+  L.crc_chrom = dataset_crc_attr(file_, h5::kChrom, p);
+  L.crc_start = dataset_crc_attr(file_, h5::kStart, p);
+  L.crc_end = dataset_crc_attr(file_, h5::kEnd, p);
+  if (L.has_bin_bp) L.crc_bin_bp = dataset_crc_attr(file_, h5::kBinBp, p);
 }
 
 void H5EmbeddingReader::read_labels_layout() {
@@ -168,7 +225,8 @@ void H5EmbeddingReader::read_labels_layout() {
     L.n_label_values = dims.empty() ? 0 : static_cast<int64_t>(dims[0]);
     if (static_cast<int64_t>(label_offsets_.size()) != L.n_rows() + 1 ||
         label_offsets_.back() != L.n_label_values) {
-      fail("%s: label_offsets do not match labels (%lld values)", path_.c_str(), ll(L.n_label_values));
+      fail("%s: label_offsets do not match labels (%lld values)", path_.c_str(),
+           ll(L.n_label_values));
     }
   } else {
     if (dims.empty() || static_cast<int64_t>(dims[0]) != L.n_rows()) {
@@ -183,8 +241,8 @@ void H5EmbeddingReader::read_labels_layout() {
 void H5EmbeddingReader::read_positions(int64_t first_pos, int64_t n_pos, std::string& out) {
   const H5SplitLayout& L = layout_;
   if (first_pos < 0 || n_pos < 0 || first_pos + n_pos > L.n_positions()) {
-    fail("%s: positions %lld..%lld outside 0..%lld", path_.c_str(), ll(first_pos), ll(first_pos + n_pos),
-         ll(L.n_positions()));
+    fail("%s: positions %lld..%lld outside 0..%lld", path_.c_str(), ll(first_pos),
+         ll(first_pos + n_pos), ll(L.n_positions()));
   }
   out.resize(static_cast<size_t>(n_pos * L.dim) * dtype_size(L.dtype));
   if (n_pos == 0) return;
@@ -197,26 +255,38 @@ void H5EmbeddingReader::read_positions(int64_t first_pos, int64_t n_pos, std::st
   if (!fspace.ok() || !mspace.ok() ||
       H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
       H5Dread(embeddings_, file_type_, mspace.get(), fspace.get(), H5P_DEFAULT, &out[0]) < 0) {
-    h5::fail_h5(path_, strfmt("reading embeddings positions %lld..%lld", ll(first_pos), ll(first_pos + n_pos)));
+    h5::fail_h5(path_, strfmt("reading embeddings positions %lld..%lld", ll(first_pos),
+                              ll(first_pos + n_pos)));
   }
 }
 
 void H5EmbeddingReader::read_row_embedding(int64_t row, std::string& out) {
-  if (row < 0 || row >= layout_.n_rows()) fail("%s: no row %lld (%lld rows)", path_.c_str(), ll(row), ll(layout_.n_rows()));
+  if (row < 0 || row >= layout_.n_rows())
+    fail("%s: no row %lld (%lld rows)", path_.c_str(), ll(row), ll(layout_.n_rows()));
   read_positions(layout_.offsets[row], layout_.offsets[row + 1] - layout_.offsets[row], out);
 }
 
 void H5EmbeddingReader::read_row(int64_t row, H5Row& out) {
-  if (row < 0 || row >= layout_.n_rows()) fail("%s: no row %lld (%lld rows)", path_.c_str(), ll(row), ll(layout_.n_rows()));
+  if (row < 0 || row >= layout_.n_rows())
+    fail("%s: no row %lld (%lld rows)", path_.c_str(), ll(row), ll(layout_.n_rows()));
   out.index = index_[row];
   const char* r = &regions_[static_cast<size_t>(row) * region_len_];
   out.region.assign(r, strnlen(r, region_len_));
+  if (layout_.coords) {
+    const size_t w = static_cast<size_t>(layout_.chrom_width);
+    out.chrom.assign(&chroms_[static_cast<size_t>(row) * w],
+                     strnlen(&chroms_[static_cast<size_t>(row) * w], w));
+    out.start_bp = start_[row];
+    out.end_bp = end_[row];
+    out.bin_bp = layout_.has_bin_bp ? bin_bp_[row] : 0;
+  }
   out.labels_float = labels_float_;
   int64_t first = 0, count = 1;
   if (labels_ragged_) {
     first = label_offsets_[row];
     count = label_offsets_[row + 1] - first;
-    out.label_shape.assign(label_shapes_.begin() + row * label_rank_, label_shapes_.begin() + (row + 1) * label_rank_);
+    out.label_shape.assign(label_shapes_.begin() + row * label_rank_,
+                           label_shapes_.begin() + (row + 1) * label_rank_);
   } else {
     out.label_shape = label_row_shape_;
     for (int64_t d : label_row_shape_) count *= d;
@@ -224,7 +294,10 @@ void H5EmbeddingReader::read_row(int64_t row, H5Row& out) {
   }
   out.label_ints.clear();
   out.label_floats.clear();
-  if (labels_float_) out.label_floats.resize(static_cast<size_t>(count)); else out.label_ints.resize(static_cast<size_t>(count));
+  if (labels_float_)
+    out.label_floats.resize(static_cast<size_t>(count));
+  else
+    out.label_ints.resize(static_cast<size_t>(count));
   if (count == 0) return;
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
@@ -241,11 +314,40 @@ void H5EmbeddingReader::read_row(int64_t row, H5Row& out) {
     for (size_t i = 1; i < cnt.size(); ++i) cnt[i] = static_cast<hsize_t>(label_row_shape_[i - 1]);
   }
   Id mspace(H5Screate_simple(static_cast<int>(cnt.size()), cnt.data(), nullptr));
-  void* dst = labels_float_ ? static_cast<void*>(out.label_floats.data()) : static_cast<void*>(out.label_ints.data());
-  if (!fspace.ok() || H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr) < 0 ||
-      H5Dread(d.get(), labels_float_ ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, dst) < 0) {
+  void* dst = labels_float_ ? static_cast<void*>(out.label_floats.data())
+                            : static_cast<void*>(out.label_ints.data());
+  if (!fspace.ok() ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start.data(), nullptr, cnt.data(),
+                          nullptr) < 0 ||
+      H5Dread(d.get(), labels_float_ ? H5T_NATIVE_FLOAT : H5T_NATIVE_INT64, mspace.get(),
+              fspace.get(), H5P_DEFAULT, dst) < 0) {
     h5::fail_h5(path_, strfmt("reading labels of row %lld", ll(row)));
   }
+}
+
+// Reads int64 pairs [first_pos, first_pos + n_pos) of token_spans into out ([n_pos * 2]).
+void H5EmbeddingReader::read_spans(int64_t first_pos, int64_t n_pos, std::vector<int64_t>& out) {
+  if (!layout_.token_spans) fail("%s has no token_spans (not token-level output)", path_.c_str());
+  out.resize(static_cast<size_t>(n_pos) * 2);
+  if (n_pos == 0) return;
+  LibraryLock lock(library_mutex());
+  h5::Quiet quiet;
+  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
+  hsize_t count[2] = {static_cast<hsize_t>(n_pos), 2};
+  Id fspace(H5Dget_space(spans_));
+  Id mspace(H5Screate_simple(2, count, nullptr));
+  if (!fspace.ok() || !mspace.ok() ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
+      H5Dread(spans_, H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, out.data()) < 0) {
+    h5::fail_h5(path_,
+                strfmt("reading token_spans %lld..%lld", ll(first_pos), ll(first_pos + n_pos)));
+  }
+}
+
+void H5EmbeddingReader::read_row_spans(int64_t row, std::vector<int64_t>& out) {
+  if (row < 0 || row >= layout_.n_rows())
+    fail("%s: no row %lld (%lld rows)", path_.c_str(), ll(row), ll(layout_.n_rows()));
+  read_spans(layout_.offsets[row], layout_.offsets[row + 1] - layout_.offsets[row], out);
 }
 
 uint32_t H5EmbeddingReader::rows_crc32c(int64_t first_row, int64_t end_row, uint64_t& n_bytes) {
@@ -260,6 +362,14 @@ uint32_t H5EmbeddingReader::rows_crc32c(int64_t first_row, int64_t end_row, uint
     read_positions(pos, n, buf);
     crc = crc32c_extend(crc, buf.data(), buf.size());
     n_bytes += buf.size();
+  }
+  if (!layout_.token_spans) return crc;
+  std::vector<int64_t> spans;
+  for (int64_t pos = off[first_row]; pos < off[end_row]; pos += 1 << 20) {
+    int64_t n = std::min<int64_t>(1 << 20, off[end_row] - pos);
+    read_spans(pos, n, spans);
+    crc = crc32c_extend(crc, spans.data(), spans.size() * sizeof(int64_t));
+    n_bytes += spans.size() * sizeof(int64_t);
   }
   return crc;
 }
@@ -281,13 +391,27 @@ uint32_t H5EmbeddingReader::table_crc(const char* name) {
 }
 
 void H5EmbeddingReader::verify() {
-  if (!complete_) fail("%s is not complete: bend embed has not finished it", path_.c_str());
-  struct Table { const char* name; uint32_t want; };
-  std::vector<Table> tables{{h5::kOffsets, layout_.crc_offsets}, {h5::kIndex, layout_.crc_index},
-                            {h5::kRegion, layout_.crc_region}, {h5::kLabels, layout_.crc_labels}};
+  if (!complete_)
+    fail("%s is not complete: bend %s has not finished it", path_.c_str(), layout_.command.c_str());
+  struct Table {
+    const char* name;
+    uint32_t want;
+  };
+  std::vector<Table> tables{{h5::kOffsets, layout_.crc_offsets},
+                            {h5::kIndex, layout_.crc_index},
+                            {h5::kRegion, layout_.crc_region},
+                            {h5::kLabels, layout_.crc_labels}};
   if (labels_ragged_) {
     tables.push_back({h5::kLabelOffsets, layout_.crc_label_offsets});
     tables.push_back({h5::kLabelShapes, layout_.crc_label_shapes});
+  }
+  if (!layout_.shard_offsets.empty())
+    tables.push_back({h5::kShardOffsets, layout_.crc_shard_offsets});
+  if (layout_.coords) {
+    tables.push_back({h5::kChrom, layout_.crc_chrom});
+    tables.push_back({h5::kStart, layout_.crc_start});
+    tables.push_back({h5::kEnd, layout_.crc_end});
+    if (layout_.has_bin_bp) tables.push_back({h5::kBinBp, layout_.crc_bin_bp});
   }
   for (const Table& t : tables) {
     uint32_t got = table_crc(t.name);
@@ -298,16 +422,19 @@ void H5EmbeddingReader::verify() {
   }
   std::vector<uint32_t> want = shard_crc32c();
   if (static_cast<int64_t>(want.size()) != layout_.n_shards()) {
-    fail("%s: %zu shard checksums for %lld shards", path_.c_str(), want.size(), ll(layout_.n_shards()));
+    fail("%s: %zu shard checksums for %lld shards", path_.c_str(), want.size(),
+         ll(layout_.n_shards()));
   }
   for (int64_t k = 0; k < layout_.n_shards(); ++k) {
-    int64_t first = k * layout_.shard_rows, end = std::min(layout_.n_rows(), first + layout_.shard_rows);
+    int64_t first = layout_.shard_first_row(k), end = layout_.shard_end_row(k);
     uint64_t n_bytes = 0;
     uint32_t got = rows_crc32c(first, end, n_bytes);
     if (got != want[k]) {
-      fail("%s: shard %lld (rows %lld..%lld, positions %lld..%lld): embeddings CRC32C %08x, "
-           "shard_crc32c says %08x (corrupt)", path_.c_str(), ll(k), ll(first), ll(end),
-           ll(layout_.offsets[first]), ll(layout_.offsets[end]), got, want[k]);
+      fail(
+          "%s: shard %lld (rows %lld..%lld, positions %lld..%lld): embeddings CRC32C %08x, "
+          "shard_crc32c says %08x (corrupt)",
+          path_.c_str(), ll(k), ll(first), ll(end), ll(layout_.offsets[first]),
+          ll(layout_.offsets[end]), got, want[k]);
     }
   }
 }

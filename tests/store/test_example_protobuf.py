@@ -122,7 +122,18 @@ def random_embedding(rng, i):
         e["outputs_float_bits"] = [random_float_bits(rng) for _ in range(n_out)]
     else:
         e["outputs_int"] = [rng.randint(-100, 8) for _ in range(n_out)]
+    if i % 3 == 0 and length > 0:  # a --token-level record: contiguous spans of 1..300 bp
+        e["token_spans"] = random_spans(rng, length)
     return {"embedding": e}
+
+
+def random_spans(rng, n_vectors):
+    spans, start = [], 0
+    for _ in range(n_vectors):
+        n = rng.choice([1, 2, 6, 127, 128, 300])
+        spans += [start, n]
+        start += n
+    return spans
 
 
 def embedding_to_proto(pb, e):
@@ -140,6 +151,8 @@ def embedding_to_proto(pb, e):
     f["outputs_shape"].int64_list.value.extend(e["outputs_shape"])
     f["index"].int64_list.value.append(e["index"])
     f["region"].bytes_list.value.append(e["region"].encode())
+    if "token_spans" in e:
+        f["token_spans"].int64_list.value.extend(e["token_spans"])
     return ex
 
 
@@ -207,7 +220,9 @@ class ExampleProtobufTest(unittest.TestCase):
             ex.ParseFromString(rec)
             f = ex.features.feature
             self.assertEqual(sorted(f.keys()), ["index", "inputs", "inputs_dtype", "inputs_shape", "outputs",
-                                                "outputs_shape", "region"])
+                                                "outputs_shape", "region"] + (["token_spans"] if "token_spans" in e else []))
+            if "token_spans" in e:
+                self.assertEqual(list(f["token_spans"].int64_list.value), e["token_spans"])
             self.assertEqual(f["inputs"].bytes_list.value[0].hex(), e["inputs"])
             self.assertEqual(list(f["inputs_shape"].int64_list.value), [e["length"], e["dim"]])
             self.assertEqual(f["inputs_dtype"].bytes_list.value[0].decode(), e["dtype"])
@@ -239,6 +254,34 @@ class ExampleProtobufTest(unittest.TestCase):
         p = ref.run_tool("dump-embeddings", path, "none", check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("'inputs_dtype'", p.stderr)
+
+    def test_bad_token_spans_are_refused_naming_the_vector(self):
+        rng = random.Random(17)
+        e = random_embedding(rng, 0)["embedding"]
+        self.assertIn("token_spans", e)
+        n = e["length"]
+        good = e["token_spans"]
+        cases = [(good[:-2], "token_spans has %d values but inputs_shape has %d vectors" % (2 * n - 2, n)),
+                 ([1] + good[1:], "vector 0 covers (start 1, length %d)" % good[1]),
+                 (good[:3] + [0] + good[4:], "vector 1 covers (start %d, length 0)" % good[2]),
+                 (good[:2] + [good[2] + 1] + good[3:], "vector 1 covers (start %d" % (good[2] + 1))]
+        for spans, msg in cases:
+            # decode: protobuf writes the bad record, ours refuses it
+            ex = embedding_to_proto(self.pb, dict(e, token_spans=spans))
+            path = self.path("badspans.tfrecord")
+            with open(path, "wb") as f:
+                f.write(ref.frame([ex.SerializeToString()]))
+            p = ref.run_tool("dump-embeddings", path, "none", check=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn(msg, p.stderr)
+            # encode: refused too, naming the record
+            spec_path = self.path("badspec.json")
+            with open(spec_path, "w") as f:
+                json.dump([{"embedding": dict(e, token_spans=spans)}], f)
+            p = ref.run_tool("write-examples", spec_path, self.path("bad.tfrecord"), "none", check=False)
+            self.assertNotEqual(p.returncode, 0)
+            self.assertIn("embedding record %d (%s): " % (e["index"], e["region"]), p.stderr)
+            self.assertIn(msg, p.stderr)
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ std::string read_all(const std::string& path) {
   return ss.str();
 }
 
-// Writes records of the given lengths with dim 3 in `dtype`; returns the writer's crc.
+// Writes records of the given lengths with dim 3 in `dtype`; returns the writer's crc. With
+// `span_bp` > 0 every record is token-level, each vector covering span_bp nucleotides.
 uint32_t write_shard(const std::string& path, const std::vector<int64_t>& lengths,
-                     const char* dtype, int64_t dim = 3) {
+                     const char* dtype, int64_t dim = 3, int64_t span_bp = 0) {
   bend::TFRecordWriter w(path, bend::compression_from_path(path));
   size_t elem = std::string(dtype) == "float32" ? 4 : 2;
   for (size_t i = 0; i < lengths.size(); ++i) {
@@ -42,6 +43,10 @@ uint32_t write_shard(const std::string& path, const std::vector<int64_t>& length
     r.outputs_shape = {2};
     r.index = static_cast<int64_t>(10 + i);
     r.region = "chr1:" + std::to_string(i) + "-" + std::to_string(i + lengths[i]) + "(-)";
+    for (int64_t v = 0; span_bp > 0 && v < lengths[i]; ++v) {
+      r.token_spans.push_back(v * span_bp);
+      r.token_spans.push_back(span_bp);
+    }
     std::string rec;
     bend::encode_embedding_example(r, rec);
     w.write(rec);
@@ -84,9 +89,31 @@ TEST_CASE("inspect_shard lists one line per record") {
   bend::inspect_shard(path, true, out, bend::InspectFormat::kJson);
   std::fclose(out);
   std::string text = read_all(listing);
-  CHECK_THAT(text, Catch::Contains(path + "\t0\t10\tchr1:0-5(-)\t[5,3]\tfloat32\t[2]\n"));
-  CHECK_THAT(text, Catch::Contains(path + "\t1\t11\tchr1:1-8(-)\t[7,3]\tfloat32\t[2]\n"));
+  CHECK_THAT(text, Catch::Contains(path + "\t0\t10\tchr1:0-5(-)\t[5,3]\tfloat32\t[2]\t5\n"));
+  CHECK_THAT(text, Catch::Contains(path + "\t1\t11\tchr1:1-8(-)\t[7,3]\tfloat32\t[2]\t7\n"));
   CHECK_THAT(text, Catch::Contains("\"region\":\"chr1:1-8(-)\""));
+}
+
+TEST_CASE("inspect_shard counts the vectors and nucleotides of token-level records") {
+  TempDir tmp;
+  std::string path = tmp.file("t.tfrecord");
+  write_shard(path, {5, 7}, "float32", 3, 6);
+  std::string listing = tmp.file("listing.txt");
+  FILE* out = std::fopen(listing.c_str(), "w");
+  REQUIRE(out);
+  bend::ShardSummary s = bend::inspect_shard(path, true, out);
+  bend::inspect_shard(path, true, out, bend::InspectFormat::kJson);
+  std::fclose(out);
+  CHECK(s.n_vectors == 12);
+  CHECK(s.n_positions == 72);
+  CHECK(s.n_token_level == 2);
+  CHECK(s.min_len == 5);
+  CHECK_THAT(bend::shard_summary_text(s), Catch::EndsWith("\t12\t72"));
+  CHECK_THAT(bend::shard_summary_json(s), Catch::Contains("\"token_level_records\":2"));
+  std::string text = read_all(listing);
+  CHECK_THAT(text, Catch::Contains(path + "\t1\t11\tchr1:1-8(-)\t[7,3]\tfloat32\t[2]\t42\n"));
+  CHECK_THAT(text, Catch::Contains("\"positions\":42"));
+  CHECK_THAT(text, Catch::Contains("\"token_level\":true"));
 }
 
 TEST_CASE("an empty shard has zero records and no dtype") {

@@ -55,12 +55,13 @@ class InspectTest(unittest.TestCase):
         lengths = [e["length"] for e in specs]
         return {"path": path, "records": len(specs), "bytes": len(data), "crc32c": "%08x" % ref.crc32c(data),
                 "dim": specs[0]["dim"], "dtype": specs[0]["dtype"], "min_len": min(lengths),
-                "max_len": max(lengths)}
+                "max_len": max(lengths), "vectors": sum(lengths), "positions": sum(lengths),
+                "token_level_records": 0}
 
     def expected_records(self, path):
         return [{"shard": path, "record": i, "index": e["index"], "region": e["region"],
                  "shape": [e["length"], e["dim"]], "dtype": e["dtype"], "outputs_shape": e["outputs_shape"],
-                 "outputs_dtype": "int64"}
+                 "outputs_dtype": "int64", "positions": e["length"]}
                 for i, e in enumerate(s["embedding"] for s in self.shards[path])]
 
     def corrupt_copy(self):
@@ -110,11 +111,12 @@ class InspectTest(unittest.TestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         lines = p.stdout.splitlines()
         self.assertEqual(lines[0].split("\t"), ["shard", "records", "bytes", "dim", "dtype", "min_len", "max_len",
-                                                "crc32c"])
+                                                "crc32c", "vectors", "positions"])
         for line, path in zip(lines[1:], self.shards):
             e = self.expected_summary(path)
             self.assertEqual(line.split("\t"), [path, str(e["records"]), str(e["bytes"]), str(e["dim"]), e["dtype"],
-                                                str(e["min_len"]), str(e["max_len"]), e["crc32c"]])
+                                                str(e["min_len"]), str(e["max_len"]), e["crc32c"],
+                                                str(e["vectors"]), str(e["positions"])])
         self.assertEqual(len(lines), 1 + len(self.shards))
 
     def test_bend_inspect_records(self):
@@ -127,7 +129,8 @@ class InspectTest(unittest.TestCase):
         self.assertEqual(len(lines), 1 + len(want))
         for line, r in zip(lines[1:], want):
             self.assertEqual(line.split("\t"), [path, str(r["record"]), str(r["index"]), r["region"],
-                                                "[%d,%d]" % tuple(r["shape"]), r["dtype"], "[18]"])
+                                                "[%d,%d]" % tuple(r["shape"]), r["dtype"], "[18]",
+                                                str(r["positions"])])
 
     def test_bend_inspect_fails_on_corruption(self):
         path, victim, offset = self.corrupt_copy()

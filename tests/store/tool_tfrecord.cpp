@@ -163,6 +163,7 @@ void encode_spec_record(const json& item, std::string& out) {
   r.outputs_shape = e.at("outputs_shape").get<std::vector<int64_t>>();
   r.index = e.at("index");
   r.region = e.at("region");
+  if (e.contains("token_spans")) r.token_spans = e.at("token_spans").get<std::vector<int64_t>>();
   bend::encode_embedding_example(r, out);
 }
 
@@ -206,6 +207,7 @@ int dump(char** argv, bool embeddings) {
     } else {
       e["outputs_int"] = d.outputs_int;
     }
+    if (!d.token_spans.empty()) e["token_spans"] = d.token_spans;
     all.push_back({{"embedding", e}});
   }
   std::printf("%s\n", all.dump().c_str());

@@ -29,6 +29,7 @@ struct WorkerSettings {
   int rank = 0;                  // temporary files are named "<final>.tmp-r<rank>"
   bool genome_records = false;   // bend genome: add chrom/start/end features (records.hpp)
   int64_t reduce = 0;            // kReduceNone, kReduceMean or N: mean per N positions (records.hpp)
+  bool token_level = false;      // Embedder::embed_tokens: one vector per token + token_spans
   H5Output* h5 = nullptr;        // --format hdf5: rows go into these open split files instead
 };
 

@@ -28,10 +28,12 @@ struct GenomeParams {
   int64_t batch_nt = 32768;           // token budget of one forward batch
   std::string dtype = "float32";      // float32 | float16 | bfloat16
   std::string compression = "none";   // none | zlib | gzip
+  std::string format = "tfrecord";    // tfrecord (shard files) | hdf5 (one file, genome.h5)
   int compression_level = 6;
   bool overwrite = false;             // replace an output dir written with other parameters
   bool force = false;                 // start even when the file system lacks the planned bytes
   double progress_interval_s = 10.0;
+  bool token_level = false;           // one vector per token + its span; not with --reduce
   EmbedderOptions model;
 };
 
@@ -41,6 +43,9 @@ struct GenomeParams {
 // write, unless `force`. Bad settings or input throw CollectiveError on every rank; a stop
 // signal ends with RunStopped (exit 75); other failures throw bend::Error on the failing rank.
 void run_genome(const GenomeParams& params, Comm& comm);
+
+// The one file of `bend genome --format hdf5` in the output directory.
+constexpr const char* kGenomeH5Name = "genome.h5";
 
 // Shard file name: "<chrom>_<first start:010d>-<last end:010d>.tfrecord[.zlib|.gz]", the chrom
 // name with every character other than [A-Za-z0-9._-] replaced by '_'.

@@ -56,15 +56,23 @@ struct EmbeddingRecord {
 
 // Appends the Example with features inputs (bytes), inputs_shape (int64 [length, dim]),
 // inputs_dtype (bytes), outputs (int64 or float list), outputs_shape (int64), index
-// (int64 [1]) and region (bytes). Byte-identical to encode_example of the same Example;
-// copies `inputs` exactly once (into out). Throws bend::Error when inputs_bytes does not
-// match length * dim * dtype size or dtype is unknown.
+// (int64 [1]), region (bytes) and, when r.token_spans is not empty, token_spans (int64
+// [length * 2]). Byte-identical to encode_example of the same Example; copies `inputs`
+// exactly once (into out). Throws bend::Error when inputs_bytes does not match length * dim *
+// dtype size, dtype is unknown or token_spans is invalid (check_token_spans).
 void encode_embedding_example(const EmbeddingRecord& r, std::string& out);
 
 // Zero-copy decode: fills `r` with `inputs` pointing into data[0, n) (valid while it is).
-// Checks every feature is present with the right type and sizes agree; unknown features are
-// ignored. Throws bend::Error naming the missing or mistyped feature.
+// Checks every feature is present with the right type and sizes agree, and token_spans (when
+// present) with check_token_spans; unknown features are ignored. Throws bend::Error naming the
+// missing or mistyped feature (callers add the shard and record).
 void decode_embedding_view(const char* data, size_t n, EmbeddingRecord& r);
+
+// Checks flattened (start_bp, len_bp) spans of `n_vectors` token-level vectors: 2 * n_vectors
+// values, the first starting at 0, each starting where the previous one ends, every length
+// >= 1. Returns the nucleotides they cover (the upsampled length). Throws bend::Error naming
+// the first bad vector.
+int64_t check_token_spans(const std::vector<int64_t>& spans, int64_t n_vectors);
 
 // An owning decoded embedding record.
 struct DecodedRecord {
@@ -77,6 +85,7 @@ struct DecodedRecord {
   std::vector<int64_t> outputs_shape;
   int64_t index = 0;
   std::string region;
+  std::vector<int64_t> token_spans;  // [length * 2] (start_bp, len_bp); empty = per position
 };
 
 // Like decode_embedding_view but owning (inputs copied once). Same errors.
