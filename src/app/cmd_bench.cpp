@@ -1,6 +1,8 @@
 // `bend bench forward`: the pure batched forward of an Embedder, no I/O: random ACGT sequences
-// are tokenized once, then the same batch is embedded until --seconds have passed. The
-// "pure forward" reference that `bend embed` is compared with (tools/bench/run_bench.py).
+// (or the lines of --seqs) are tokenized once, then the same batch is embedded until --seconds
+// have passed. The "pure forward" reference that `bend embed` is compared with, and what the
+// python3-torch references are timed against (tools/bench/run_bench.py, --dump-tokens and
+// --dump-output give them the same inputs and bend's outputs).
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <cstdio>
@@ -9,6 +11,7 @@
 #include <vector>
 
 #include "bend/core/error.hpp"
+#include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/train/bench_train.hpp"
@@ -26,6 +29,9 @@ struct BenchForwardArgs {
   int64_t batch_rows = 8;
   double seconds = 10.0;  // minimum measured time, after one warm-up batch
   uint64_t seed = 1;
+  std::string seqs_path;         // one sequence per line: the batch (replaces --len/--batch)
+  std::string dump_tokens_path;  // tokenize()'s ids of each row, one line per row
+  std::string dump_output_path;  // the warm-up batch's outputs, float32 rows concatenated
 };
 
 // splitmix64: a tiny seeded generator, the same on every machine.
@@ -36,24 +42,71 @@ uint64_t next_random(uint64_t& state) {
   return z ^ (z >> 31);
 }
 
-void run_bench_forward(const BenchForwardArgs& a) {
+// The batch: the non-empty lines of --seqs, or --batch random ACGT sequences of --len bp.
+std::vector<std::string> bench_sequences(const BenchForwardArgs& a) {
+  std::vector<std::string> seqs;
+  if (!a.seqs_path.empty()) {
+    const std::string text = read_file(a.seqs_path);
+    size_t pos = 0;
+    while (pos < text.size()) {
+      size_t end = text.find('\n', pos);
+      if (end == std::string::npos) end = text.size();
+      std::string line = text.substr(pos, end - pos);
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (!line.empty()) seqs.push_back(line);
+      pos = end + 1;
+    }
+    if (seqs.empty())
+      fail("bend bench forward: %s: no sequences (one per line expected)", a.seqs_path.c_str());
+    return seqs;
+  }
   if (a.len_bp < 1) fail("bend bench forward: --len must be >= 1 (got %lld)", (long long)a.len_bp);
   if (a.batch_rows < 1) fail("bend bench forward: --batch must be >= 1 (got %lld)", (long long)a.batch_rows);
+  uint64_t state = a.seed;
+  seqs.assign(static_cast<size_t>(a.batch_rows), std::string(static_cast<size_t>(a.len_bp), 'A'));
+  for (std::string& seq : seqs) {
+    for (char& c : seq) c = "ACGT"[next_random(state) & 3];
+  }
+  return seqs;
+}
+
+// --dump-tokens / --dump-output: the inputs and outputs of one batch, for a reference to check.
+void write_bench_dumps(const BenchForwardArgs& a, const std::vector<std::vector<int32_t>>& ids,
+                       const std::vector<std::vector<float>>& out) {
+  if (!a.dump_tokens_path.empty()) {
+    std::string text;
+    for (const auto& row : ids) {
+      for (size_t i = 0; i < row.size(); i++) text += (i ? " " : "") + std::to_string(row[i]);
+      text += "\n";
+    }
+    write_file_atomic(a.dump_tokens_path, text);
+  }
+  if (!a.dump_output_path.empty()) {
+    std::string bytes;
+    for (const auto& row : out)
+      bytes.append(reinterpret_cast<const char*>(row.data()), row.size() * sizeof(float));
+    write_file_atomic(a.dump_output_path, bytes);
+  }
+}
+
+void run_bench_forward(const BenchForwardArgs& a) {
   if (a.seconds < 0) fail("bend bench forward: --seconds must be >= 0 (got %g)", a.seconds);
+  const std::vector<std::string> seqs = bench_sequences(a);
   std::unique_ptr<Embedder> model = make_embedder(a.model);
 
-  uint64_t state = a.seed;
-  std::vector<std::vector<int32_t>> ids(static_cast<size_t>(a.batch_rows));
+  std::vector<std::vector<int32_t>> ids(seqs.size());
   std::vector<const std::vector<int32_t>*> batch;
-  std::vector<int64_t> len_bp(static_cast<size_t>(a.batch_rows), a.len_bp);
-  std::string seq(static_cast<size_t>(a.len_bp), 'A');
-  for (auto& row : ids) {
-    for (char& c : seq) c = "ACGT"[next_random(state) & 3];
-    model->tokenize(seq, row);
-    batch.push_back(&row);
+  std::vector<int64_t> len_bp;
+  double batch_nt = 0;
+  for (size_t i = 0; i < seqs.size(); i++) {
+    model->tokenize(seqs[i], ids[i]);
+    batch.push_back(&ids[i]);
+    len_bp.push_back(int64_t(seqs[i].size()));
+    batch_nt += double(seqs[i].size());
   }
   std::vector<std::vector<float>> out;
   model->embed(batch, len_bp, out);  // warm-up: allocations, kernel selection
+  write_bench_dumps(a, ids, out);
 
   const double t0 = wall_seconds(), cpu0 = cpu_seconds();
   int64_t n_batches = 0;
@@ -64,11 +117,11 @@ void run_bench_forward(const BenchForwardArgs& a) {
     wall_s = wall_seconds() - t0;
   } while (wall_s < a.seconds);
   const double cpu_s = cpu_seconds() - cpu0;
-  const double n_nt = double(n_batches) * double(a.batch_rows) * double(a.len_bp);
+  const double n_nt = double(n_batches) * batch_nt;
   std::printf(
-      "bend bench forward: model %s, len %lld bp, batch %lld, threads %d: %lld batches (%.0f nt) "
-      "in %.3f s wall, %.3f s CPU: nt_per_s=%.1f\n",
-      model->name().c_str(), (long long)a.len_bp, (long long)a.batch_rows, a.model.n_threads,
+      "bend bench forward: model %s, %.0f nt in %lld rows per batch, threads %d: %lld batches "
+      "(%.0f nt) in %.3f s wall, %.3f s CPU: nt_per_s=%.1f\n",
+      model->name().c_str(), batch_nt, (long long)seqs.size(), a.model.n_threads,
       (long long)n_batches, n_nt, wall_s, cpu_s, n_nt / wall_s);
 }
 
@@ -102,6 +155,13 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--seconds", a->seconds, "Minimum measured time after one warm-up batch")
       ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed of the random sequences")->capture_default_str();
+  c->add_option("--seqs", a->seqs_path,
+                "Text file, one sequence per line: the batch (replaces --len, --batch)")
+      ->check(CLI::ExistingFile);
+  c->add_option("--dump-tokens", a->dump_tokens_path,
+                "Write each row's token ids (one line per row)");
+  c->add_option("--dump-output", a->dump_output_path,
+                "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0");
   c->callback([a] {
     if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");

@@ -208,19 +208,23 @@ class AwdLstmReference:
                 self.layers.append((w[b + "i2h.weight"], w[b + "i2h.bias"], w[b + "h2h.weight"],
                                     w[b + "h2h.bias"]))
 
-    @torch.no_grad()
     def forward(self, ids):  # one sequence -> [L, input_size]
+        return self.forward_batch(torch.tensor([ids], dtype=torch.long))[:, 0].double().numpy()
+
+    @torch.no_grad()
+    def forward_batch(self, tokens):  # [B, L] equal-length sequences -> [L, B, input_size]
         reset = self.cfg.get("reset_token_id")
-        tokens = torch.tensor(ids, dtype=torch.long)
-        x = F.embedding(tokens, self.emb).unsqueeze(1)  # [L, 1, in] (seq first, like BEND)
+        x = F.embedding(tokens, self.emb).transpose(0, 1)  # [L, B, in] (seq first, like BEND)
         for wi, bi, wh, bh in self.layers:
             H = wh.shape[1]
-            h, c = torch.zeros(1, H, dtype=x.dtype), torch.zeros(1, H, dtype=x.dtype)
+            h = torch.zeros(x.shape[1], H, dtype=x.dtype)
+            c = torch.zeros(x.shape[1], H, dtype=x.dtype)
             outs = []
             for t in range(x.shape[0]):
-                if reset is not None and t > 1 and tokens[t - 1] == reset:
-                    h[0, :] = 0  # in place: h is outs[t - 1], as in BEND
-                    c[0, :] = 0
+                rows = tokens[:, t - 1] == reset if reset is not None and t > 1 else None
+                if rows is not None and bool(rows.any()):
+                    h[rows] = 0  # in place: h is outs[t - 1], as in BEND
+                    c[rows] = 0
                 pre = F.linear(x[t], wi, bi) + F.linear(h, wh, bh)
                 i = torch.sigmoid(pre[:, :H])
                 f = torch.sigmoid(pre[:, H:2 * H])
@@ -229,5 +233,5 @@ class AwdLstmReference:
                 c = f * c + i * g
                 h = o * torch.tanh(c)
                 outs.append(h)
-            x = torch.stack(outs)  # [L, 1, H]
-        return x[:, 0].double().numpy()
+            x = torch.stack(outs)  # [L, B, H]
+        return x

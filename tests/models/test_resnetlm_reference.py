@@ -125,13 +125,16 @@ class ReferenceResNetLM(nn.Module):
         self.load_state_dict(state, strict=True)
         return self
 
+    def forward(self, ids):  # one sequence -> [len, hidden] numpy
+        return self.forward_batch(torch.tensor([ids], dtype=torch.long))[0].numpy()
+
     @torch.no_grad()
-    def forward(self, ids):
+    def forward_batch(self, ids):  # [batch, len] equal-length sequences -> [batch, len, hidden]
         dtype = self.blocks[0].conv.weight.dtype  # float32, or float64 after .double()
-        x = F.one_hot(torch.tensor([ids], dtype=torch.long), num_classes=self.h).to(dtype)
+        x = F.one_hot(ids, num_classes=self.h).to(dtype)
         for b in self.blocks:
             x = b(x)
-        return x[0].numpy()
+        return x
 
 
 # ---- helpers ---------------------------------------------------------------------------------

@@ -5,8 +5,11 @@ Hugging Face BigBird with full attention; ESM / Nucleotide Transformer v1 and v2
 DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
 numpy parser of test_resnetlm_reference. Where torch has the layer (nn.TransformerEncoderLayer:
 post-LN BERT, pre-LN GENA-LM and ESM v1) the reference uses it; rotary, ALiBi and gated MLPs are
-written out here. Every function embeds one sequence (batch of one): [n_tokens] ids -> numpy
-[n_tokens, hidden].
+written out here. bert / esm / mosaic run a batch: ids [batch, n] (right-padded), pad [batch, n]
+(True at padding, or None) -> [batch, n, hidden]; padding is masked out of attention, as Hugging
+Face's attention_mask does. reference() embeds one sequence (batch of one): [n_tokens] ids ->
+numpy [n_tokens, hidden]; reference_batch() a list of them in one padded batch
+(tools/bench/torch_forward.py times it against bend).
 """
 import math
 import os
@@ -27,6 +30,7 @@ class Weights:
     def __init__(self, path, prefix):
         self.t = read_safetensors(path)
         self.prefix = prefix
+        self.layers = {}  # torch_layer's modules, built once per checkpoint
 
     def __call__(self, name):
         return torch.from_numpy(self.t[self.prefix + name])
@@ -44,7 +48,15 @@ def dense(w, name, x, bias=True):
 
 
 def torch_layer(w, p, cfg, norm_first, norm1, norm2, act="gelu"):
-    """nn.TransformerEncoderLayer holding layer `p` of a BERT-style checkpoint."""
+    """nn.TransformerEncoderLayer holding layer `p` of a BERT-style checkpoint (built once, then
+    taken from w.layers)."""
+    key = (p, norm_first, norm1, norm2, act if isinstance(act, str) else "gelu_tanh")
+    if key not in w.layers:
+        w.layers[key] = make_torch_layer(w, p, cfg, norm_first, norm1, norm2, act)
+    return w.layers[key]
+
+
+def make_torch_layer(w, p, cfg, norm_first, norm1, norm2, act):
     h = cfg["hidden_size"]
     layer = nn.TransformerEncoderLayer(h, cfg["num_attention_heads"], cfg["intermediate_size"],
                                        dropout=0.0, activation=act,
@@ -68,38 +80,40 @@ def torch_layer(w, p, cfg, norm_first, norm1, norm2, act="gelu"):
 
 
 def rope(x, n_rot, base):
-    """Rotary position embedding of the first n_rot dims of x [heads, len, d]: dims j and
+    """Rotary position embedding of the first n_rot dims of x [..., len, d]: dims j and
     j + n_rot/2 are rotated together by angle pos * base^(-2j / n_rot)."""
     half = n_rot // 2
     inv = 1.0 / (base ** (torch.arange(0, n_rot, 2).float() / n_rot))
-    ang = torch.arange(x.shape[1]).float()[:, None] * inv[None, :]  # [len, half]
+    ang = torch.arange(x.shape[-2]).float()[:, None] * inv[None, :]  # [len, half]
     c, s = ang.cos(), ang.sin()
     a, b = x[..., :half], x[..., half:n_rot]
     return torch.cat([a * c - b * s, b * c + a * s, x[..., n_rot:]], -1)
 
 
-def attention(w, p, x, heads, rot=None, base=10000.0, bias=None, fused=False):
-    """Multi-head self-attention of x [len, h] with its output projection."""
-    n, h = x.shape
+def attention(w, p, x, heads, rot=None, base=10000.0, bias=None, fused=False, pad=None):
+    """Multi-head self-attention of x [batch, len, h] with its output projection; keys where
+    pad [batch, len] is True get no attention."""
+    b, n, h = x.shape
     d = h // heads
     if fused:
         q, k, v = dense(w, p + "attention.self.Wqkv", x).split(h, -1)
     else:
         q, k, v = (dense(w, p + "attention.self." + m, x) for m in ("query", "key", "value"))
-    q, k, v = (t.reshape(n, heads, d).transpose(0, 1) for t in (q, k, v))  # [heads, len, d]
+    q, k, v = (t.reshape(b, n, heads, d).transpose(1, 2) for t in (q, k, v))  # [b, heads, len, d]
     if rot:
         q, k = rope(q, rot, base), rope(k, rot, base)
-    scores = q @ k.transpose(1, 2) / math.sqrt(d)
+    scores = q @ k.transpose(-1, -2) / math.sqrt(d)
     if bias is not None:
         scores = scores + bias
-    ctx = (torch.softmax(scores, -1) @ v).transpose(0, 1).reshape(n, h)
+    if pad is not None:
+        scores = scores.masked_fill(pad[:, None, None, :], float("-inf"))
+    ctx = (torch.softmax(scores, -1) @ v).transpose(1, 2).reshape(b, n, h)
     return dense(w, p + "attention.output.dense", ctx)
 
 
 @torch.no_grad()
-def bert(w, cfg, ids):
+def bert(w, cfg, ids, pad=None):
     """BERT / GENA-LM (pre_layer_norm, last_layer_norm, rotary) / BigBird (full attention)."""
-    ids = torch.tensor(ids, dtype=torch.long)
     eps = cfg.get("layer_norm_eps", 1e-12)
     big_bird = cfg.get("model_type") == "big_bird"
     act = cfg.get("hidden_act", "gelu_new" if big_bird else "gelu")
@@ -109,7 +123,7 @@ def bert(w, cfg, ids):
         x = x * cfg["hidden_size"] ** 0.5
     x = x + w("embeddings.token_type_embeddings.weight")[0]
     if pos == "absolute":
-        x = x + w("embeddings.position_embeddings.weight")[: len(ids)]
+        x = x + w("embeddings.position_embeddings.weight")[: ids.shape[-1]]
     x = norm(w, "embeddings.LayerNorm", x, eps)
     pre = cfg.get("pre_layer_norm", False)
     tanh_gelu = (lambda t: F.gelu(t, approximate="tanh"))
@@ -119,33 +133,33 @@ def bert(w, cfg, ids):
             heads = cfg["num_attention_heads"]
             rot = cfg.get("rotary_dim", cfg["hidden_size"] // heads)
             x = x + attention(w, p, norm(w, p + "pre_attention_ln", x, eps), heads, rot,
-                              cfg.get("rotary_base", 10000))
+                              cfg.get("rotary_base", 10000), pad=pad)
             y = F.gelu(dense(w, p + "intermediate.dense", norm(w, p + "post_attention_ln", x, eps)))
             x = x + dense(w, p + "output.dense", y)
             continue
         names = ("pre_attention_ln", "post_attention_ln") if pre else \
             ("attention.output.LayerNorm", "output.LayerNorm")
         layer = torch_layer(w, p, cfg, pre, *names, act="gelu" if act == "gelu" else tanh_gelu)
-        x = layer(x[None])[0]
+        x = layer(x, src_key_padding_mask=pad)
     if cfg.get("last_layer_norm", pre):
         x = norm(w, "encoder.last_layer_ln", x, eps)
-    return x.numpy()
+    return x
 
 
 @torch.no_grad()
-def esm(w, cfg, ids):
+def esm(w, cfg, ids, pad=None):
     """ESM as the Nucleotide Transformer uses it: v1 (learned positions, GELU MLP) or v2
     (rotary, SwiGLU MLP, biases per add_bias_fnn), pre-LN, final LayerNorm."""
-    ids = torch.tensor(ids, dtype=torch.long)
     eps = cfg.get("layer_norm_eps", 1e-12)
     heads = cfg["num_attention_heads"]
     x = w("embeddings.word_embeddings.weight")[ids]
     if cfg.get("token_dropout", False):
         masked = ids == cfg["mask_token_id"]
-        x = x.masked_fill(masked[:, None], 0.0)
-        x = x * (1 - 0.15 * 0.8) / (1 - masked.float().mean())
+        x = x.masked_fill(masked[..., None], 0.0)
+        n_real = ids.shape[-1] if pad is None else (~pad).sum(-1, keepdim=True)
+        x = x * (1 - 0.15 * 0.8) / (1 - masked.sum(-1, keepdim=True) / n_real)[..., None]
     if cfg.get("position_embedding_type", "absolute") == "absolute":
-        x = x + w("embeddings.position_embeddings.weight")[torch.arange(len(ids)) +
+        x = x + w("embeddings.position_embeddings.weight")[torch.arange(ids.shape[-1]) +
                                                             cfg["pad_token_id"] + 1]
     if cfg.get("emb_layer_norm_before", False):
         x = norm(w, "embeddings.layer_norm", x, eps)
@@ -154,14 +168,15 @@ def esm(w, cfg, ids):
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
         if not v2:
-            x = torch_layer(w, p, cfg, True, "attention.LayerNorm", "LayerNorm")(x[None])[0]
+            x = torch_layer(w, p, cfg, True, "attention.LayerNorm", "LayerNorm")(
+                x, src_key_padding_mask=pad)
             continue
         rot = cfg["hidden_size"] // heads if cfg.get("position_embedding_type") == "rotary" else None
-        x = x + attention(w, p, norm(w, p + "attention.LayerNorm", x, eps), heads, rot)
+        x = x + attention(w, p, norm(w, p + "attention.LayerNorm", x, eps), heads, rot, pad=pad)
         g = dense(w, p + "intermediate.dense", norm(w, p + "LayerNorm", x, eps), bias)
         a, b = g.chunk(2, -1)
         x = x + dense(w, p + "output.dense", F.silu(a) * b, bias)
-    return norm(w, "encoder.emb_layer_norm_after", x, eps).numpy()
+    return norm(w, "encoder.emb_layer_norm_after", x, eps)
 
 
 def alibi_slopes(n):
@@ -174,29 +189,48 @@ def alibi_slopes(n):
 
 
 @torch.no_grad()
-def mosaic(w, cfg, ids):
+def mosaic(w, cfg, ids, pad=None):
     """MosaicBERT (DNABERT-2): no position embeddings, ALiBi, fused QKV, post-LN, GeGLU MLP."""
-    ids = torch.tensor(ids, dtype=torch.long)
     eps = cfg.get("layer_norm_eps", 1e-12)
     heads, inter = cfg["num_attention_heads"], cfg["intermediate_size"]
     x = w("embeddings.word_embeddings.weight")[ids] + w("embeddings.token_type_embeddings.weight")[0]
     x = norm(w, "embeddings.LayerNorm", x, eps)
-    n = len(ids)
+    n = ids.shape[-1]
     dist = (torch.arange(n)[None, :] - torch.arange(n)[:, None]).abs().float()
     alibi = -torch.tensor(alibi_slopes(heads), dtype=torch.float32)[:, None, None] * dist
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
         x = norm(w, p + "attention.output.LayerNorm",
-                 attention(w, p, x, heads, bias=alibi, fused=True) + x, eps)
+                 attention(w, p, x, heads, bias=alibi, fused=True, pad=pad) + x, eps)
         g = dense(w, p + "mlp.gated_layers", x, bias=False)
-        y = dense(w, p + "mlp.wo", F.gelu(g[:, :inter]) * g[:, inter:])
+        y = dense(w, p + "mlp.wo", F.gelu(g[..., :inter]) * g[..., inter:])
         x = norm(w, p + "mlp.layernorm", y + x, eps)
-    return x.numpy()
+    return x
 
 
 def reference(arch, ckpt_dir, cfg):
     """A function ids -> [n, hidden] numpy for the checkpoint in ckpt_dir."""
+    fn = reference_batch(arch, ckpt_dir, cfg)
+    return lambda ids: fn([ids])[0]
+
+
+def reference_batch(arch, ckpt_dir, cfg):
+    """A function [ids, ...] -> [[n_i, hidden] numpy, ...] running the inputs as one batch,
+    right-padded with pad_token_id and masked, for the checkpoint in ckpt_dir."""
     prefix = {"bert": "bert.", "esm": "esm.", "mosaic-bert": "bert."}[arch]
     w = Weights(os.path.join(ckpt_dir, "model.safetensors"), prefix)
     fn = {"bert": bert, "esm": esm, "mosaic-bert": mosaic}[arch]
-    return lambda ids: fn(w, cfg, ids)
+
+    def run(inputs):
+        n = max(len(ids) for ids in inputs)
+        if all(len(ids) == n for ids in inputs):
+            ids, pad = torch.tensor(inputs, dtype=torch.long), None
+        else:
+            ids = torch.full((len(inputs), n), cfg.get("pad_token_id", 0), dtype=torch.long)
+            pad = torch.ones(len(inputs), n, dtype=torch.bool)
+            for i, row in enumerate(inputs):
+                ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
+                pad[i, :len(row)] = False
+        out = fn(w, cfg, ids, pad).numpy()
+        return [out[i, :len(row)] for i, row in enumerate(inputs)]
+    return run

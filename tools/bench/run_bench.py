@@ -4,7 +4,8 @@ same run (each >= 3 times, medians), prints a table of ratios against the target
 A benchmark, not a test: nothing in ctest depends on these timings (docs/benchmarks.md).
 
 Usage: /usr/bin/python3 tools/bench/run_bench.py [--quick] [--out bench/results.json]
-       [--bend build/bend] [--threads 2] [--runs 3] [--work DIR]
+       [--bend build/bend] [--threads 2] [--runs 3] [--work DIR] [--only GROUP,...]
+Row groups (--only): extraction, onehot, resnetlm, storage, train, scaling, memory, zoo, hdf5.
 """
 import argparse
 import datetime
@@ -26,6 +27,9 @@ import bendtest as bt  # noqa: E402  (independent TFRecord/Example readers)
 
 PY = "/usr/bin/python3"
 HISTONE_LABEL_DEPTH = 6  # classes of the demo histone task
+SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "scaling", "memory", "zoo", "hdf5")
+MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
 
 
 def run(args, **kw):
@@ -337,50 +341,225 @@ def bench_memory(a, d, fa):
     return res
 
 
+def zoo_sequences(path, n_rows, len_bp):
+    """n_rows windows of len_bp of real hg38 chr2 (shared data), no N, one per line."""
+    import gzip
+    with gzip.open(os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz"), "rt") as f:
+        chrom = "".join(line.strip() for line in f if not line.startswith(">")).upper()
+    seqs, pos = [], 200000
+    while len(seqs) < n_rows:
+        s = chrom[pos:pos + len_bp]
+        if len(s) < len_bp:
+            raise SystemExit("run_bench: chr2 too short for %d x %d bp" % (n_rows, len_bp))
+        if set(s) <= set("ACGT"):
+            seqs.append(s)
+            pos += 100003
+        else:
+            pos += len_bp
+    with open(path, "w") as f:
+        f.write("".join(s + "\n" for s in seqs))
+
+
+def zoo_models(quick):
+    """(row, bend model, `bend model init` arguments) per architecture: small configs from the
+    real config.json files (shared data, tests/models/configs), seeded weights."""
+    tok, cfgs = os.path.join(SHARED, "tokenizers"), os.path.join(SHARED, "configs")
+    nt = os.path.join(SOURCE_DIR, "tests", "models", "configs")
+    n = 2 if quick else 4
+    small = ["--set", "num_hidden_layers=%d" % n, "--set", "hidden_size=128", "--set", "num_attention_heads=4",
+             "--set", "intermediate_size=512"]
+    return [
+        ("dnabert (DNABERT-6)", "dnabert", ["--arch", "dnabert", "--config", os.path.join(tok, "dnabert-6", "config.json"),
+                                            "--tokenizer", os.path.join(tok, "dnabert-6")] + small),
+        ("nt v1", "nt", ["--arch", "nt", "--config", os.path.join(nt, "nt-v1-small.json")] + small),
+        ("nt v2", "nt", ["--arch", "nt", "--config", os.path.join(nt, "nt-v2-small.json")] + small),
+        ("dnabert2", "dnabert2", ["--arch", "dnabert2", "--config", os.path.join(tok, "dnabert2", "config.json"),
+                                  "--tokenizer", os.path.join(tok, "dnabert2")] + small),
+        ("gena-lm bert (pre-LN)", "gena-lm", [
+            "--arch", "gena-lm", "--config", os.path.join(cfgs, "gena-lm", "L12-H768-A12-V32k-preln-lastln.json"),
+            "--tokenizer", os.path.join(tok, "gena-lm-t2t-32k")] + small),
+        ("hyenadna (tiny-1k)", "hyenadna", ["--arch", "hyenadna", "--config",
+                                            os.path.join(cfgs, "hyenadna-tiny-1k", "config.json"), "--set", "n_layer=%d" % n]),
+        ("awdlstm", "awdlstm", ["--arch", "awdlstm", "--set", "input_size=64", "--set", "hidden_size=256",
+                                "--set", "num_hidden_layers=%d" % n]),
+        ("resnetlm", "resnetlm", ["--arch", "resnetlm", "--hidden-size", "128", "--n-layers", str(n)]),
+    ]
+
+
+def model_size(ckpt):
+    """"N layers, hidden H" from a checkpoint's config.json (any architecture's key names)."""
+    with open(os.path.join(ckpt, "config.json")) as f:
+        c = json.load(f)
+    layers = next(c[k] for k in ("num_hidden_layers", "n_layer", "n_layers") if k in c)
+    hidden = next(c[k] for k in ("hidden_size", "d_model") if k in c)
+    return "%d layers, hidden %d" % (layers, hidden)
+
+
+def bench_zoo(a, d):
+    """Per architecture: bend bench forward vs the tests' python3-torch reference of the same
+    architecture (tools/bench/torch_forward.py): same weights, threads and batch; outputs compared."""
+    n_rows, len_bp = (4, 512) if a.quick else (8, 512)
+    seconds = "1" if a.quick else "2"  # each window; a window always ends after whole batches
+    seqs = os.path.join(d, "zoo_seqs.txt")
+    zoo_sequences(seqs, n_rows, len_bp)
+    res = {"rows": n_rows, "len_bp": len_bp, "threads": a.threads, "models": {}}
+    for i, (row, model, init) in enumerate(zoo_models(a.quick)):
+        ckpt = os.path.join(d, "zoo_%d_%s" % (i, model))
+        shutil.rmtree(ckpt, ignore_errors=True)
+        run([a.bend, "model", "init", "--out", ckpt, "--seed", str(11 + i)] + init)
+        tokens, outputs = ckpt + ".tokens.txt", ckpt + ".out.f32"
+        fwd = []
+        for k in range(a.runs):
+            dump = ["--dump-tokens", tokens, "--dump-output", outputs] if k == 0 else []
+            p = run([a.bend, "bench", "forward", "--model", model, "--checkpoint", ckpt, "--seqs", seqs,
+                     "--threads", str(a.threads), "--seconds", seconds] + dump)
+            fwd.append(float(re.search(r"nt_per_s=([0-9.]+)", p.stdout).group(1)))
+        p = run([PY, os.path.join(HERE, "torch_forward.py"), "--model", model, "--checkpoint", ckpt, "--seqs", seqs,
+                 "--tokens", tokens, "--bend-output", outputs, "--threads", str(a.threads), "--seconds", seconds,
+                 "--windows", str(a.runs)])
+        py = float(re.search(r"nt_per_s=([0-9.]+)", p.stdout).group(1))
+        diff = float(re.search(r"max_abs_diff=([0-9.e+-]+)", p.stdout).group(1))
+        ours = statistics.median(fwd)
+        res["models"][row] = {"model": model, "size": model_size(ckpt), "bend_forward_nt_per_s": ours,
+                              "torch_reference_nt_per_s": py, "ratio": ours / py, "max_abs_diff": diff,
+                              "outputs_agree": diff <= 1e-4}
+    return res
+
+
+def h5_embedding_digest(out):
+    """SHA-256 over the `embeddings` bytes of every <split>.h5 in out (sorted by split), and their
+    total size in bytes (h5py)."""
+    import hashlib
+    import h5py
+    h, n = hashlib.sha256(), 0
+    for name in sorted(x for x in os.listdir(out) if x.endswith(".h5")):
+        with h5py.File(os.path.join(out, name), "r") as f:
+            b = f["embeddings"][:].tobytes()
+        h.update(b)
+        n += len(b)
+    return h.hexdigest(), n
+
+
+def bench_hdf5(a, d, bed, fa, n_nt):
+    """One-hot embed written as one parallel HDF5 file per split vs TFRecord shards, np 1 and
+    np 2 (mpirun, 1 thread per rank), and dd conv=fdatasync of the same size, in the same run.
+    Bytes/s are of the embedding bytes (n_nt x 5 float32, the same in both formats); the files'
+    own sizes (HDF5 chunk slack, TFRecord framing and labels) are recorded beside them."""
+    payload = n_nt * 5 * 4
+    res = {"nt": n_nt, "embedding_bytes_expected": payload}
+    for fmt in ("tfrecord", "hdf5"):
+        for np_ in (1, 2):
+            out = os.path.join(d, "h5_%s_np%d" % (fmt, np_))
+            walls, internal = [], []
+            for _ in range(a.runs):
+                shutil.rmtree(out, ignore_errors=True)
+                t0 = time.perf_counter()
+                p = run(MPIRUN + [str(np_)] + embed_args(a, bed, fa, out, "onehot", ["--format", fmt], threads=1))
+                walls.append(time.perf_counter() - t0)
+                m = re.search(r"done: .* in ([0-9.]+) s wall", p.stderr)  # bend's own, without mpirun start-up
+                internal.append(float(m.group(1)) if m else float("nan"))
+            t, t_in = statistics.median(walls), statistics.median(internal)
+            ext = ".h5" if fmt == "hdf5" else ".tfrecord"
+            size = sum(os.path.getsize(os.path.join(out, x)) for x in os.listdir(out) if x.endswith(ext))
+            res["%s_np%d" % (fmt, np_)] = {"median_s": t, "bend_internal_s": t_in, "file_bytes": size,
+                                           "bytes_per_s": payload / t, "internal_bytes_per_s": payload / t_in,
+                                           "nt_per_s": n_nt / t}
+    d1, n1 = h5_embedding_digest(os.path.join(d, "h5_hdf5_np1"))
+    d2, _ = h5_embedding_digest(os.path.join(d, "h5_hdf5_np2"))
+    res["embedding_bytes"] = n1
+    res["np1_np2_identical"] = d1 == d2 and n1 == payload
+    n_mib = max(1, math.ceil(payload / 2**20))
+    dd_file = os.path.join(d, "dd_h5.bin")
+    t_dd, _ = timed([["dd", "if=/dev/zero", "of=" + dd_file, "bs=1M", "count=%d" % n_mib, "conv=fdatasync"]], a.runs)
+    os.remove(dd_file)
+    res["dd_bytes_per_s"] = n_mib * 2**20 / t_dd
+    h1, h2, t1 = res["hdf5_np1"], res["hdf5_np2"], res["tfrecord_np1"]
+    res["hdf5_vs_tfrecord_np1"] = t1["median_s"] / h1["median_s"]
+    res["hdf5_vs_tfrecord_np2"] = res["tfrecord_np2"]["median_s"] / h2["median_s"]
+    for np_, h in ((1, h1), (2, h2)):
+        res["hdf5_np%d_vs_dd" % np_] = h["bytes_per_s"] / res["dd_bytes_per_s"]
+        res["hdf5_np%d_internal_vs_dd" % np_] = h["internal_bytes_per_s"] / res["dd_bytes_per_s"]
+    res["hdf5_np2_vs_np1"] = h1["median_s"] / h2["median_s"]
+    res["tfrecord_np2_vs_np1"] = t1["median_s"] / res["tfrecord_np2"]["median_s"]
+    return res
+
+
+def print_zoo_hdf5(res, fmt):
+    if "zoo" in res:
+        z = res["zoo"]
+        for row, m in z["models"].items():
+            print(fmt % ("forward %s" % row, "%s, %d x %d bp, %d thr: bend %.3g vs torch ref %.3g nt/s; max |diff| %.2g"
+                         % (m["size"], z["rows"], z["len_bp"], z["threads"], m["bend_forward_nt_per_s"],
+                            m["torch_reference_nt_per_s"], m["max_abs_diff"]), "%.2fx" % m["ratio"],
+                         "outputs agree (<= 1e-4): %s" % m["outputs_agree"]))
+    if "hdf5" in res:
+        h = res["hdf5"]
+        for np_ in (1, 2):
+            t, f = h["tfrecord_np%d" % np_], h["hdf5_np%d" % np_]
+            print(fmt % ("one-hot HDF5 vs TFRecord, np %d" % np_, "hdf5 %.3g B/s (%.2fs, internal %.2fs) vs shards %.3g "
+                         "B/s (%.2fs, internal %.2fs)" % (f["bytes_per_s"], f["median_s"], f["bend_internal_s"],
+                                                           t["bytes_per_s"], t["median_s"], t["bend_internal_s"]),
+                         "%.2fx" % h["hdf5_vs_tfrecord_np%d" % np_], "time ratio, same rows"))
+            print(fmt % ("one-hot HDF5 vs dd, np %d" % np_, "hdf5 %.3g B/s (internal %.3g B/s, %.0f%%) vs dd %.3g B/s"
+                         % (f["bytes_per_s"], f["internal_bytes_per_s"], 100 * h["hdf5_np%d_internal_vs_dd" % np_],
+                            h["dd_bytes_per_s"]), "%.0f%%" % (100 * h["hdf5_np%d_vs_dd" % np_]), "written bytes/s"))
+        print(fmt % ("one-hot HDF5 np2/np1", "1 thread/rank: %.2fs vs %.2fs (shards: %.2fx); np1 == np2 bytes: %s"
+                     % (h["hdf5_np1"]["median_s"], h["hdf5_np2"]["median_s"], h["tfrecord_np2_vs_np1"],
+                        h["np1_np2_identical"]), "%.2fx" % h["hdf5_np2_vs_np1"], "time ratio"))
+
+
 def print_table(res):
     m = res["machine"]
     print("\nbend benchmark (%s scale), %s; %d CPUs (%s); load %.1f at start; medians of %d runs"
           % (res["scale"], m["date"], m["nproc"], m["cpu"], m["load_avg_1m_at_start"], res["runs"]))
     fmt = "%-34s %-58s %-12s %s"
     print(fmt % ("row", "measured", "ratio", "target"))
-    e = res["extraction"]
-    print(fmt % ("extraction, both strands", "%d rows; bend %.3fs (internal %.3fs); peers %s; identical: %s" % (
-        e["rows"], e["median_s"]["bend extract"], e["bend_internal_s"] or -1,
-        ", ".join("%s %.3fs" % (k.split()[0], v) for k, v in e["median_s"].items() if k != "bend extract"),
-        e["identical_sequences"]), "%.2fx" % e["ratio_vs_fastest_peer"], e["target"]))
-    o = res["onehot"]
-    print(fmt % ("one-hot embed (nt/s)", "bend %.3g vs BEND-style %.3g nt/s" % (o["bend_nt_per_s"], o["peer_nt_per_s"]),
-                 "%.1fx" % o["ratio_nt_per_s"], o["target_ratio"]))
-    print(fmt % ("one-hot embed (bytes/s vs dd)", "bend %.3g B/s vs dd %.3g B/s" % (o["bend_bytes_per_s"], o["dd_bytes_per_s"]),
-                 "%.0f%%" % (100 * o["bytes_per_s_vs_dd"]), o["target_vs_dd"]))
-    r = res["resnetlm"]
-    print(fmt % ("ResNet-LM embed vs pure forward", "%d x 512 bp, %s, %d thr: %.3g vs %.3g nt/s" % (
-        r["rows"], r["model"], r["threads"], r["bend_nt_per_s"], r["forward_nt_per_s_median"]),
-        "%.2fx" % r["ratio_vs_forward"], r["target_vs_forward"]))
-    print(fmt % ("ResNet-LM embed vs torch bs=1", "%.3g vs %.3g nt/s; first row max |diff| %.2g" % (
-        r["bend_nt_per_s"], r["python_bs1_nt_per_s"], r["first_row_max_abs_diff_vs_python"]),
-        "%.2fx" % r["ratio_vs_python_bs1"], r["target_vs_python"]))
-    for name, v in res["storage"]["variants"].items():
-        extra = "; inputs exactly half: %s" % v["inputs_exactly_half"] if "inputs_exactly_half" in v else ""
-        print(fmt % ("one-hot shards, " + name, "%d B, %.3g nt/s%s" % (v["bytes"], v["nt_per_s"], extra),
-                     "%.3f size" % v["size_ratio_vs_float32_none"], "fp16/bf16: 0.5x inputs"))
-    for name, t in res["train"].items():
-        print(fmt % ("head training %s vs torch" % name, "bend train %.0f rows/s vs python3-torch loop %.0f rows/s"
-                     % (t["bend_train_rows_per_s"], t["torch_loop_rows_per_s"]), "%.2fx" % t["ratio_vs_torch"],
-                     t["target_vs_torch"]))
-        print(fmt % ("head training %s loading" % name, "bend train %.0f vs in-memory batches %.0f rows/s"
-                     % (t["bend_train_rows_per_s"], t["bend_in_memory_rows_per_s"]),
-                     "%+.0f%%" % (100 * t["loading_overhead"]), t["target_loading_overhead"]))
-    sc = res["scaling"]
-    print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 128, 8 layers), 1 thread/rank: %.2fs vs %.2fs"
-                 % (sc["embed_np1_s"], sc["embed_np2_s"]), "%.2fx" % sc["embed_speedup"], sc["target"]))
-    print(fmt % ("scaling np2/np1, train", "512x5 head, 1 thread/rank: %.0f vs %.0f rows/s"
-                 % (sc["train_np1_rows_per_s"], sc["train_np2_rows_per_s"]), "%.2fx" % sc["train_speedup"], sc["target"]))
-    me = res["memory"]
-    ks = [k for k in me if k.isdigit()]
-    print(fmt % ("peak RSS, %s vs %s rows" % (ks[0], ks[1]), "%.1f vs %.1f MiB; region list grows %.1f MiB"
-                 % (me[ks[0]]["peak_rss_mib"], me[ks[1]]["peak_rss_mib"], me["region_list_growth_mib"]),
-                 "+%.1f MiB" % me["growth_mib"], me["target"]))
+    if "extraction" in res:
+        e = res["extraction"]
+        print(fmt % ("extraction, both strands", "%d rows; bend %.3fs (internal %.3fs); peers %s; identical: %s" % (
+            e["rows"], e["median_s"]["bend extract"], e["bend_internal_s"] or -1,
+            ", ".join("%s %.3fs" % (k.split()[0], v) for k, v in e["median_s"].items() if k != "bend extract"),
+            e["identical_sequences"]), "%.2fx" % e["ratio_vs_fastest_peer"], e["target"]))
+    if "onehot" in res:
+        o = res["onehot"]
+        print(fmt % ("one-hot embed (nt/s)", "bend %.3g vs BEND-style %.3g nt/s" % (o["bend_nt_per_s"], o["peer_nt_per_s"]),
+                     "%.1fx" % o["ratio_nt_per_s"], o["target_ratio"]))
+        print(fmt % ("one-hot embed (bytes/s vs dd)", "bend %.3g B/s vs dd %.3g B/s" % (o["bend_bytes_per_s"], o["dd_bytes_per_s"]),
+                     "%.0f%%" % (100 * o["bytes_per_s_vs_dd"]), o["target_vs_dd"]))
+    if "resnetlm" in res:
+        r = res["resnetlm"]
+        print(fmt % ("ResNet-LM embed vs pure forward", "%d x 512 bp, %s, %d thr: %.3g vs %.3g nt/s" % (
+            r["rows"], r["model"], r["threads"], r["bend_nt_per_s"], r["forward_nt_per_s_median"]),
+            "%.2fx" % r["ratio_vs_forward"], r["target_vs_forward"]))
+        print(fmt % ("ResNet-LM embed vs torch bs=1", "%.3g vs %.3g nt/s; first row max |diff| %.2g" % (
+            r["bend_nt_per_s"], r["python_bs1_nt_per_s"], r["first_row_max_abs_diff_vs_python"]),
+            "%.2fx" % r["ratio_vs_python_bs1"], r["target_vs_python"]))
+    if "storage" in res:
+        for name, v in res["storage"]["variants"].items():
+            extra = "; inputs exactly half: %s" % v["inputs_exactly_half"] if "inputs_exactly_half" in v else ""
+            print(fmt % ("one-hot shards, " + name, "%d B, %.3g nt/s%s" % (v["bytes"], v["nt_per_s"], extra),
+                         "%.3f size" % v["size_ratio_vs_float32_none"], "fp16/bf16: 0.5x inputs"))
+    if "train" in res:
+        for name, t in res["train"].items():
+            print(fmt % ("head training %s vs torch" % name, "bend train %.0f rows/s vs python3-torch loop %.0f rows/s"
+                         % (t["bend_train_rows_per_s"], t["torch_loop_rows_per_s"]), "%.2fx" % t["ratio_vs_torch"],
+                         t["target_vs_torch"]))
+            print(fmt % ("head training %s loading" % name, "bend train %.0f vs in-memory batches %.0f rows/s"
+                         % (t["bend_train_rows_per_s"], t["bend_in_memory_rows_per_s"]),
+                         "%+.0f%%" % (100 * t["loading_overhead"]), t["target_loading_overhead"]))
+    if "scaling" in res:
+        sc = res["scaling"]
+        print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 128, 8 layers), 1 thread/rank: %.2fs vs %.2fs"
+                     % (sc["embed_np1_s"], sc["embed_np2_s"]), "%.2fx" % sc["embed_speedup"], sc["target"]))
+        print(fmt % ("scaling np2/np1, train", "512x5 head, 1 thread/rank: %.0f vs %.0f rows/s"
+                     % (sc["train_np1_rows_per_s"], sc["train_np2_rows_per_s"]), "%.2fx" % sc["train_speedup"], sc["target"]))
+    if "memory" in res:
+        me = res["memory"]
+        ks = [k for k in me if k.isdigit()]
+        print(fmt % ("peak RSS, %s vs %s rows" % (ks[0], ks[1]), "%.1f vs %.1f MiB; region list grows %.1f MiB"
+                     % (me[ks[0]]["peak_rss_mib"], me[ks[1]]["peak_rss_mib"], me["region_list_growth_mib"]),
+                     "+%.1f MiB" % me["growth_mib"], me["target"]))
+    print_zoo_hdf5(res, fmt)
 
 
 def main():
@@ -391,7 +570,12 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", help="working directory (default: a new temp dir, removed at the end)")
+    ap.add_argument("--only", default=",".join(GROUPS), help="row groups to run, comma-separated (default: all): "
+                    + ", ".join(GROUPS))
     a = ap.parse_args()
+    groups = [g for g in a.only.split(",") if g]
+    if not groups or any(g not in GROUPS for g in groups):
+        raise SystemExit("run_bench: --only %s: groups are %s" % (a.only, ", ".join(GROUPS)))
     for k in ("OMPI_ALLOW_RUN_AS_ROOT", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"):  # mpirun rows, as root in CI
         os.environ.setdefault(k, "1")
     if a.runs < 3:
@@ -401,16 +585,35 @@ def main():
     scale = "small" if a.quick else "bench"
     data = os.path.join(work, "data")
     res = {"scale": scale, "runs": a.runs, "machine": machine(), "bend": a.bend}
-    run([PY, os.path.join(SOURCE_DIR, "tools", "make_demo_data.py"), "--out", data, "--scale", scale])
     bed = os.path.join(data, "histone_demo", "histone_demo.bed")
     fa = os.path.join(data, "genome", "demo.fa")
-    res["extraction"] = bench_extraction(a, work, bed, fa)
-    res["onehot"], onehot_out = bench_onehot(a, work, bed, fa, res["extraction"]["nt"])
-    res["resnetlm"] = bench_resnetlm(a, work, bed, fa)
-    res["storage"] = bench_storage(a, work, bed, fa, res["extraction"]["nt"], onehot_out)
-    res["train"] = bench_train(a, work, bed, fa, onehot_out)
-    res["scaling"] = bench_scaling(a, work, bed, fa, onehot_out)
-    res["memory"] = bench_memory(a, work, fa)
+    n_nt = None
+    if set(groups) != {"zoo"}:  # the zoo rows read real chr2 from the shared data only
+        run([PY, os.path.join(SOURCE_DIR, "tools", "make_demo_data.py"), "--out", data, "--scale", scale])
+        n_nt = sum(int(r[2]) - int(r[1]) for r in bed_rows(bed)[1])
+    onehot_out = None
+    if "extraction" in groups:
+        res["extraction"] = bench_extraction(a, work, bed, fa)
+    if "onehot" in groups:
+        res["onehot"], onehot_out = bench_onehot(a, work, bed, fa, n_nt)
+    elif {"storage", "train", "scaling"} & set(groups):  # their input: the one-hot shards, untimed
+        onehot_out = os.path.join(work, "onehot")
+        shutil.rmtree(onehot_out, ignore_errors=True)
+        run(embed_args(a, bed, fa, onehot_out, "onehot"))
+    if "resnetlm" in groups:
+        res["resnetlm"] = bench_resnetlm(a, work, bed, fa)
+    if "storage" in groups:
+        res["storage"] = bench_storage(a, work, bed, fa, n_nt, onehot_out)
+    if "train" in groups:
+        res["train"] = bench_train(a, work, bed, fa, onehot_out)
+    if "scaling" in groups:
+        res["scaling"] = bench_scaling(a, work, bed, fa, onehot_out)
+    if "memory" in groups:
+        res["memory"] = bench_memory(a, work, fa)
+    if "zoo" in groups:
+        res["zoo"] = bench_zoo(a, work)
+    if "hdf5" in groups:
+        res["hdf5"] = bench_hdf5(a, work, bed, fa, n_nt)
     print_table(res)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:
