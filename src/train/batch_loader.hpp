@@ -1,9 +1,13 @@
 // Reads and collates this rank's part of each global batch on a background thread, so data
 // loading overlaps the forward and backward passes. Global batch b is records
 // order[b*B, (b+1)*B); rank r takes a contiguous slice of it (sizes differ by at most one).
+// Batches come in the head's layout (HeadBatchBuilder: inputs [n, dim, max_len]) and their
+// buffers go round through a BatchPool: next() hands the previous batch back, the loader
+// refills it, and the pool keeps them from one loader (epoch, evaluation) to the next.
 #pragma once
 
 #include <memory>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -19,15 +23,33 @@ inline std::pair<int64_t, int64_t> rank_slice(int64_t begin, int64_t end, int ra
   return {lo, lo + base + (rank < extra ? 1 : 0)};
 }
 
+// Used batches whose buffers are refilled instead of allocated (a 64 x 512 x 256 float32 batch
+// is 32 MiB: fresh memory costs a zero-fill or page faults on every batch). Thread-safe.
+class BatchPool {
+ public:
+  // A used batch (contents unspecified), or an empty one when none is kept.
+  Batch take();
+  // Keeps `b` for a later take(), unless kMaxKept are kept already or it holds no inputs.
+  void give(Batch&& b);
+
+ private:
+  static constexpr size_t kMaxKept = 4;  // in the queue (2), being filled, in the consumer's hands
+  std::mutex mutex_;
+  std::vector<Batch> kept_;
+};
+
 class BatchLoader {
  public:
   // `reader` is used only by the loader thread until the loader is destroyed. Global batches
   // before `first_batch` are skipped (resuming inside an epoch); n_batches() still counts them.
+  // Batches come from and go back to `pool`, which must outlive the loader.
   BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank, int size,
-              int64_t first_batch = 0);
+              BatchPool& pool, int64_t first_batch = 0);
   ~BatchLoader();
   int64_t n_batches() const { return n_batches_; }
-  // The next global batch's local part (n may be 0). Rethrows a read error.
+  // The next global batch's local part (n may be 0), inputs channels first ([n, dim, max_len],
+  // Batch::channels_first). What `out` held goes back to the pool first, so nothing may still
+  // point into its buffers (a tensor made with from_blob). Rethrows a read error.
   bool next(Batch& out);
 
  private:
@@ -37,6 +59,7 @@ class BatchLoader {
   std::vector<RecordRef> order_;
   int64_t batch_size_, n_batches_, first_batch_;
   int rank_, size_;
+  BatchPool& pool_;
   BoundedQueue<Batch> queue_{2};
   std::exception_ptr error_;
   std::thread thread_;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "adamw.hpp"
+#include "alloc_tuning.hpp"
 #include "bend/core/log.hpp"
 #include "head.hpp"
 #include "losses.hpp"
@@ -14,6 +15,7 @@ namespace bend {
 TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
   validate_head_config(s.head);
   torch::set_num_threads(s.threads);
+  tune_allocator_for_training();
   Head head(s.head, s.seed);
   AdamW::Options o;
   o.lr = s.lr;
@@ -23,7 +25,8 @@ TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
   const int64_t t_out = head->output_length(s.len);
   std::vector<torch::Tensor> xs, ys;
   for (int i = 0; i < 4; ++i) {
-    xs.push_back(torch::rand({s.batch_rows, s.len, s.head.input_dim}));
+    // channels first, as bend train's BatchLoader hands batches to the head
+    xs.push_back(torch::rand({s.batch_rows, s.len, s.head.input_dim}).transpose(1, 2).contiguous());
     if (s.loss.criterion == Criterion::kCrossEntropy) {
       ys.push_back(torch::randint(0, s.head.n_out, {s.batch_rows, t_out}, torch::kInt64));
     } else {
@@ -31,7 +34,7 @@ TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
     }
   }
   auto step = [&](size_t i) {
-    LossParts lp = loss_parts(head->forward(xs[i % 4]), ys[i % 4], s.loss);
+    LossParts lp = loss_parts(head->forward_channels_first(xs[i % 4]), ys[i % 4], s.loss);
     (lp.sum / lp.denom).backward();
     opt.step();
     opt.zero_grad();

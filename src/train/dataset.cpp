@@ -19,6 +19,7 @@
 #include "bend/core/half.hpp"
 #include "bend/store/example.hpp"
 #include "bend/store/h5_embeddings.hpp"
+#include "bend/train/upsample.hpp"
 #include "shard_reader.hpp"
 
 namespace bend {
@@ -194,6 +195,15 @@ void SplitReader::read_h5(RecordRef r, Sample& out) {
   const size_t n_values = static_cast<size_t>(out.length * out.dim);
   out.inputs.resize(n_values);
   decode_floats(raw.data(), n_values, L.dtype, out.inputs.data());
+  if (L.token_spans) {  // --token-level: each vector repeated over its span, as from TFRecord
+    std::vector<int64_t> spans;
+    file.read_row_spans(row, spans);
+    try {
+      upsample_token_level(spans, out);
+    } catch (const Error& e) {
+      fail("%s: row %lld: %s", file.path().c_str(), ll(row), e.what());
+    }
+  }
   if (meta.labels_float) {
     out.labels.assign(meta.label_floats.begin(), meta.label_floats.end());
   } else {
@@ -259,6 +269,7 @@ void SplitReader::read(RecordRef r, Sample& out) {
   const size_t n_values = static_cast<size_t>(view.length * view.dim);
   out.inputs.resize(n_values);
   decode_floats(view.inputs, n_values, parse_dtype(view.dtype), out.inputs.data());
+  if (!view.token_spans.empty()) upsample_token_level(view.token_spans, out);  // --token-level
   if (view.outputs_is_float) {
     out.labels.assign(view.outputs_float.begin(), view.outputs_float.end());
   } else {
@@ -378,8 +389,6 @@ SplitNames cv_fold_splits(int fold, int n_parts) {
 
 // ---- batches --------------------------------------------------------------------------------
 
-namespace {
-
 // Checks that `s` agrees with `ref` (the batch's first sample) in dim and label layout.
 void check_same_layout(const Sample& ref, const Sample& s) {
   if (s.dim != ref.dim) {
@@ -406,12 +415,11 @@ void check_same_layout(const Sample& ref, const Sample& s) {
   }
 }
 
-}  // namespace
-
 void collate(const std::vector<Sample>& samples, Batch& out) {
   out.n = static_cast<int64_t>(samples.size());
   out.max_len = 0;
   out.dim = samples.empty() ? 0 : samples[0].dim;
+  out.channels_first = false;
   out.lengths.clear();
   out.indices.clear();
   out.label_shape.assign(1, out.n);

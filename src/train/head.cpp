@@ -7,6 +7,9 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <ATen/ops/avg_pool1d.h>
+#include <ATen/ops/div.h>
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
 #include <ATen/ops/gelu.h>
 #include <ATen/ops/gelu_backward.h>
 #include <c10/core/GradMode.h>
@@ -91,6 +94,31 @@ struct Gelu : public torch::autograd::Function<Gelu> {
   }
 };
 
+// AvgPool1d(w, stride w) whose backward writes grad / w over each window itself. The gradient
+// reaching the pool comes from the Linear over [batch, T, hidden], transposed (channel stride
+// 1), so LibTorch 1.13's CPU avg_pool backward takes its channels-last path and copies the whole
+// [batch, hidden, 1, len] input gradient to channels-last and back: two strided copies, ~13% of
+// a 512 x 5 head step (torch.autograd.profiler). Same values: that kernel writes 0 + grad / w,
+// this writes grad / w; positions past the last full window get 0 in both.
+struct AvgPool : public torch::autograd::Function<AvgPool> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t w) {
+    ctx->saved_data["len"] = x.size(2);
+    ctx->saved_data["w"] = w;
+    return at::avg_pool1d(x, {w}, {w});
+  }
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grad) {
+    const int64_t len = ctx->saved_data["len"].toInt(), w = ctx->saved_data["w"].toInt();
+    const torch::Tensor g = grad[0];  // [batch, hidden, T]
+    const int64_t n = g.size(0), c = g.size(1), t = g.size(2);
+    torch::Tensor gi = at::empty({n, c, len}, g.options());
+    at::Tensor windows = gi.narrow(2, 0, t * w).view({n, c, t, w});
+    windows.copy_(at::div(g, at::full({}, static_cast<double>(w), g.options())).unsqueeze(3).expand({n, c, t, w}));
+    if (t * w < len) gi.narrow(2, t * w, len - t * w).zero_();
+    return {gi, torch::Tensor()};
+  }
+};
+
 }  // namespace
 
 void validate_head_config(const HeadConfig& cfg) {
@@ -134,28 +162,42 @@ int64_t HeadImpl::output_length(int64_t len) const {
   return cfg_.output_window > 0 ? len / cfg_.output_window : len;
 }
 
-torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
-  if (x.dim() != 3 || x.size(2) != cfg_.input_dim) {
-    fail("head: input has shape %s, expected [batch, len, %lld]", shape_str(x.sizes()).c_str(),
-         (long long)cfg_.input_dim);
+void HeadImpl::check_input(const torch::Tensor& x, int64_t len_axis, int64_t dim_axis) const {
+  if (x.dim() != 3 || x.size(dim_axis) != cfg_.input_dim) {
+    fail("head: input has shape %s, expected %s", shape_str(x.sizes()).c_str(),
+         (len_axis == 1 ? "[batch, len, " + std::to_string(cfg_.input_dim) + "]"
+                        : "[batch, " + std::to_string(cfg_.input_dim) + ", len]").c_str());
   }
   if (x.scalar_type() != at::kFloat) {
     fail("head: input has dtype %s, expected float32", c10::toString(x.scalar_type()));
   }
-  if (x.size(1) < 1 || x.size(1) < cfg_.output_window) {
-    fail("head: input of %lld positions is shorter than %s (%lld)", (long long)x.size(1),
+  if (x.size(len_axis) < 1 || x.size(len_axis) < cfg_.output_window) {
+    fail("head: input of %lld positions is shorter than %s (%lld)", (long long)x.size(len_axis),
          cfg_.output_window > 0 ? "the output window" : "one position",
          (long long)std::max<int64_t>(cfg_.output_window, 1));
   }
-  torch::Tensor h = x.transpose(1, 2);  // [batch, input_dim, len]
-  h = Gelu::apply(conv1_->forward(h));  // [batch, hidden, len]
+}
+
+torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
+  check_input(x, 1, 2);
+  return forward_channels_first(x.transpose(1, 2));
+}
+
+torch::Tensor HeadImpl::forward_channels_first(const torch::Tensor& x) {
+  check_input(x, 2, 1);
+  torch::Tensor h = conv1_->forward(x);  // [batch, hidden, len]; a strided x is copied here
+  h = Gelu::apply(h);                    // [batch, hidden, len]
   h = Gelu::apply(conv2_->forward(h));  // [batch, hidden, len]
   if (cfg_.output_window > 0) {
     const int64_t w = cfg_.output_window;
-    h = at::avg_pool1d(h, {w}, {w});  // [batch, hidden, len / w]
+    h = avg_pool_windows(h, w);  // [batch, hidden, len / w]
   }
   h = h.transpose(1, 2);       // [batch, T, hidden]
   return linear_->forward(h);  // [batch, T, n_out]
+}
+
+torch::Tensor avg_pool_windows(const torch::Tensor& x, int64_t w) {
+  return AvgPool::apply(x, w);
 }
 
 void init_head_parameters(Head& head, uint64_t seed) {

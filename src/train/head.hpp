@@ -32,6 +32,10 @@ class HeadImpl : public torch::nn::Module {
   // len / output_window (floor) with it. Throws bend::Error on a wrong rank, width, dtype or a
   // sequence shorter than the window.
   torch::Tensor forward(const torch::Tensor& x);
+  // The same for x: [batch, input_dim, len] (channels first, as the first convolution reads it;
+  // the training BatchLoader's layout): no transposed copy of the input. Same logits, same
+  // errors.
+  torch::Tensor forward_channels_first(const torch::Tensor& x);
 
   // The configuration the head was built with.
   const HeadConfig& config() const { return cfg_; }
@@ -39,12 +43,21 @@ class HeadImpl : public torch::nn::Module {
   int64_t output_length(int64_t len) const;
 
  private:
+  // Throws bend::Error unless x is float32 [batch, *, *] with input_dim along `dim_axis` and at
+  // least one position (one output window) along `len_axis`.
+  void check_input(const torch::Tensor& x, int64_t len_axis, int64_t dim_axis) const;
+
   HeadConfig cfg_;
   torch::nn::Conv1d conv1_{nullptr};   // weight [hidden, input_dim, kernel], bias [hidden]
   torch::nn::Conv1d conv2_{nullptr};   // weight [hidden, hidden, kernel], bias [hidden]
   torch::nn::Linear linear_{nullptr};  // weight [n_out, hidden], bias [n_out]
 };
 TORCH_MODULE(Head);
+
+// at::avg_pool1d(x, w, stride w) over x [batch, channels, len], differentiable, with a backward
+// that writes grad / w over each window directly: the same gradient as LibTorch's avg_pool
+// backward, bit for bit, without its channels-last round trip (see head.cpp).
+torch::Tensor avg_pool_windows(const torch::Tensor& x, int64_t w);
 
 // Re-initialises every parameter of `head` from `seed`, in BEND's construction order (conv1
 // weight, conv1 bias, conv2 weight, conv2 bias, linear weight, linear bias), each

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adamw.hpp"
+#include "alloc_tuning.hpp"
 #include "batch_loader.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
@@ -45,6 +46,7 @@ class TrainRun {
  private:
   torch::Tensor to_target(const Batch& b, int64_t n_pos) const;
   double train_epoch(int epoch);
+  std::unique_ptr<BatchLoader> start_epoch_loader(int epoch);
   void resume_inside_epoch(int last_epoch);
   void note_stop(double n_ranks_asking, double signal_sum);
   void save_partial(int epoch, int64_t step, double loss_sum);
@@ -62,13 +64,26 @@ class TrainRun {
   Head head_{nullptr};
   std::unique_ptr<AdamW> opt_;
   std::unique_ptr<GradReducer> reducer_;
+  BatchPool pool_;  // batch buffers reused by every loader of the run
   std::string config_json_;
   std::vector<EpochRecord> history_;
   bool label_matrix_ = false;  // per-row labels [n, n_out] (multi-label tasks)
   int64_t resume_step_ = 0;      // batches of the first epoch done before a graceful stop
   double resume_loss_sum_ = 0;   // the sum of their losses
   int stop_signal_ = 0;          // set on every rank at the same step once any rank asked to stop
+  // The next epoch's loader, started before validation so its first batches are read meanwhile
+  // (declared last: destroyed before the reader and pool it uses).
+  std::unique_ptr<BatchLoader> next_loader_;
+  int next_loader_epoch_ = 0;
 };
+
+// The head's logits for a batch, its inputs read in place (BatchLoader: channels first).
+torch::Tensor head_logits(Head& head, Batch& b) {
+  if (b.channels_first) {
+    return head->forward_channels_first(torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32));
+  }
+  return head->forward(torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32));
+}
 
 // Splits of the run: cross-validation folds or the named splits.
 void choose_splits(const TrainConfig& c, std::vector<std::string>& tr, std::vector<std::string>& va,
@@ -126,6 +141,7 @@ void TrainRun::setup() {
     }
   });
   torch::set_num_threads(cfg_.threads);
+  tune_allocator_for_training();
   head_ = Head(head_cfg_, cfg_.seed);
   AdamW::Options o;
   o.lr = cfg_.lr;
@@ -260,13 +276,22 @@ void TrainRun::sum_gradients() {
   }
 }
 
+// The loader of `epoch`'s training batches, reading from now on (from resume_step_ when
+// resuming inside that epoch).
+std::unique_ptr<BatchLoader> TrainRun::start_epoch_loader(int epoch) {
+  std::vector<RecordRef> order = epoch_order(train_->records_per_shard(), cfg_.seed, epoch, cfg_.shuffle_buffer);
+  return std::make_unique<BatchLoader>(*train_, std::move(order), cfg_.batch_size, comm_.rank(), comm_.size(),
+                                       pool_, resume_step_);
+}
+
 // One epoch (from resume_step_ when resuming inside it); returns the mean batch loss. A stop
 // request ends it after the next optimizer step: partial checkpoint, then RunStopped.
 double TrainRun::train_epoch(int epoch) {
   head_->train();
-  std::vector<RecordRef> order = epoch_order(train_->records_per_shard(), cfg_.seed, epoch, cfg_.shuffle_buffer);
   int64_t first = resume_step_;
-  BatchLoader loader(*train_, std::move(order), cfg_.batch_size, comm_.rank(), comm_.size(), first);
+  std::unique_ptr<BatchLoader> started = std::move(next_loader_);
+  if (!started || next_loader_epoch_ != epoch) started = start_epoch_loader(epoch);
+  BatchLoader& loader = *started;
   double loss_total = first > 0 ? resume_loss_sum_ : 0;
   resume_step_ = 0;
   Batch b;
@@ -277,8 +302,7 @@ double TrainRun::train_epoch(int epoch) {
     double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
     torch::Tensor sum;
     if (b.n > 0) {
-      torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
-      torch::Tensor logits = head_->forward(x);
+      torch::Tensor logits = head_logits(head_, b);
       LossParts lp = loss_parts(logits, to_target(b, logits.size(1)), loss_);
       sum = lp.sum;
       parts[0] = sum.item<double>();
@@ -331,7 +355,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader) {
   head_->eval();
   torch::NoGradGuard no_grad;
   BatchLoader loader(reader, sequential_order(reader.records_per_shard()), cfg_.batch_size, comm_.rank(),
-                     comm_.size());
+                     comm_.size(), pool_);
   EvalResult r;
   r.out.matrix = label_matrix_;
   r.out.width = label_matrix_ ? cfg_.n_out : 1;
@@ -341,8 +365,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader) {
     ++n_batches;
     double parts[2] = {0, 0};
     if (b.n > 0) {
-      torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
-      torch::Tensor logits = head_->forward(x);
+      torch::Tensor logits = head_logits(head_, b);
       torch::Tensor target = to_target(b, logits.size(1));
       LossParts lp = loss_parts(logits, target, loss_);
       parts[0] = lp.sum.item<double>();
@@ -389,6 +412,10 @@ void TrainRun::train() {
     rec.epoch = epoch;
     rec.train_loss = train_epoch(epoch);  // a stop inside the epoch throws RunStopped
     const double train_s = wall_seconds() - t0;
+    if (epoch < cfg_.epochs && stop_signal_ == 0) {  // read ahead while validating
+      next_loader_ = start_epoch_loader(epoch + 1);
+      next_loader_epoch_ = epoch + 1;
+    }
     EvalResult val = evaluate(*valid_);
     rec.val_loss = val.loss;
     rec.val_metric = val.metrics.empty() ? std::nan("") : val.metrics[0];

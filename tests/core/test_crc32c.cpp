@@ -69,6 +69,18 @@ TEST_CASE("crc32c_extend continues a crc: crc(a+b) == extend(crc(a), b)") {
   }
 }
 
+TEST_CASE("long buffers (three interleaved streams of 8 KiB in hardware) match the definition") {
+  std::vector<unsigned char> buf = random_bytes(3 * 3 * 8192 + 100, 13);
+  for (size_t off : {0, 3}) {
+    for (size_t n : {3 * 8192 - 1, 3 * 8192, 3 * 8192 + 1, 3 * 8192 + 8, 6 * 8192 + 77, 9 * 8192 + 50}) {
+      const uint32_t want = crc32c_bitwise(buf.data() + off, n);
+      CHECK(bend::crc32c(buf.data() + off, n) == want);
+      CHECK(bend::crc32c_extend_portable(0, buf.data() + off, n) == want);
+      if (bend::crc32c_hw_available()) CHECK(bend::crc32c_extend_hw(0, buf.data() + off, n) == want);
+    }
+  }
+}
+
 TEST_CASE("crc32c_mask matches TFRecord's formula and crc32c_unmask inverts it") {
   std::mt19937 rng(3);
   for (int i = 0; i < 10000; ++i) {

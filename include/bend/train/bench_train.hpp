@@ -26,7 +26,9 @@ struct TrainBenchResult {
 };
 
 // Runs forward + loss + backward + AdamW step on 4 pre-made random batches in turn until
-// `min_seconds` have passed. Throws bend::Error on a bad head configuration.
+// `min_seconds` have passed. The batches are channels first, the layout bend train's loader
+// gives the head, and the allocator is set up as for bend train (tune_allocator_for_training).
+// Throws bend::Error on a bad head configuration.
 TrainBenchResult bench_train_steps(const TrainBenchSettings& s);
 
 }  // namespace bend

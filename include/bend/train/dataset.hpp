@@ -148,7 +148,8 @@ SplitNames cv_fold_splits(int fold, int n_parts = 10);
 // -100 along their first dimension (the sequence or bin axis) to the longest label.
 struct Batch {
   int64_t n = 0, max_len = 0, dim = 0;
-  std::vector<float> inputs;         // [n, max_len, dim]
+  std::vector<float> inputs;         // [n, max_len, dim]; [n, dim, max_len] if channels_first
+  bool channels_first = false;       // the head's layout (training's BatchLoader); collate: false
   std::vector<int64_t> lengths;      // [n] unpadded lengths
   std::vector<float> labels;         // [n, label_len_max, ...rest]
   std::vector<int64_t> label_shape;  // [n, label_len_max, ...rest] ([n] for scalar labels)
@@ -160,6 +161,10 @@ constexpr float kLabelPad = -100.0f;
 // Builds `out` from `samples` (buffers reused). Throws bend::Error naming the BED rows when dims,
 // label ranks or label dimensions after the first differ.
 void collate(const std::vector<Sample>& samples, Batch& out);
+// The checks collate() makes of each sample `s` against the batch's first sample `ref`: same dim
+// and label dimensions after the first, inputs and labels of the sizes their shapes give. Throws
+// bend::Error naming both BED rows.
+void check_same_layout(const Sample& ref, const Sample& s);
 
 // What the training config expects of the data; 0 means "not checked".
 struct DataExpectation {

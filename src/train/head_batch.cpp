@@ -1,0 +1,145 @@
+// HeadBatchBuilder: BEND's collate in the head's channels-first layout (see head_batch.hpp).
+#include "head_batch.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#ifdef __SSE2__
+#include <xmmintrin.h>
+#endif
+
+#include "bend/core/error.hpp"
+
+namespace bend {
+
+namespace {
+
+// dst[d * stride + l] = src[l * dim + d] for l in [l0, l1), d in [d0, d1), one value at a time.
+void transpose_scalar(const float* src, int64_t dim, int64_t stride, float* dst, int64_t l0, int64_t l1,
+                      int64_t d0, int64_t d1) {
+  for (int64_t d = d0; d < d1; ++d) {
+    for (int64_t l = l0; l < l1; ++l) dst[d * stride + l] = src[l * dim + d];
+  }
+}
+
+// The same for one block, 4 x 4 values at a time (SSE: four loads, a register transpose, four
+// stores), the edges that are not multiples of 4 one value at a time.
+void transpose_tile(const float* src, int64_t dim, int64_t stride, float* dst, int64_t l0, int64_t l1,
+                    int64_t d0, int64_t d1) {
+#ifdef __SSE2__
+  const int64_t l4 = l0 + (l1 - l0) / 4 * 4, d4 = d0 + (d1 - d0) / 4 * 4;
+  for (int64_t d = d0; d < d4; d += 4) {
+    for (int64_t l = l0; l < l4; l += 4) {
+      __m128 r0 = _mm_loadu_ps(src + l * dim + d), r1 = _mm_loadu_ps(src + (l + 1) * dim + d);
+      __m128 r2 = _mm_loadu_ps(src + (l + 2) * dim + d), r3 = _mm_loadu_ps(src + (l + 3) * dim + d);
+      _MM_TRANSPOSE4_PS(r0, r1, r2, r3);
+      _mm_storeu_ps(dst + d * stride + l, r0);
+      _mm_storeu_ps(dst + (d + 1) * stride + l, r1);
+      _mm_storeu_ps(dst + (d + 2) * stride + l, r2);
+      _mm_storeu_ps(dst + (d + 3) * stride + l, r3);
+    }
+  }
+  transpose_scalar(src, dim, stride, dst, l4, l1, d0, d4);  // the last < 4 positions
+  transpose_scalar(src, dim, stride, dst, l0, l1, d4, d1);  // the last < 4 channels
+#else
+  transpose_scalar(src, dim, stride, dst, l0, l1, d0, d1);
+#endif
+}
+
+}  // namespace
+
+void transpose_into(const float* src, int64_t len, int64_t dim, int64_t stride, float* dst) {
+  // Stripes of kStripe positions, all channels: each group of 4 channels writes 4 runs of up
+  // to 2 KiB, and the stripe's source lines (kStripe x 64 bytes) stay in L1 for the next groups
+  // (measured: 2.5x faster than 16 x 16 tiles on a 64 x 512 x 256 batch).
+  constexpr int64_t kStripe = 512;
+  for (int64_t l0 = 0; l0 < len; l0 += kStripe) {
+    transpose_tile(src, dim, stride, dst, l0, std::min(len, l0 + kStripe), 0, dim);
+  }
+  if (stride > len) {
+    for (int64_t d = 0; d < dim; ++d) std::fill(dst + d * stride + len, dst + (d + 1) * stride, 0.0f);
+  }
+}
+
+void HeadBatchBuilder::begin(int64_t n, Batch& out) {
+  BEND_ASSERT(n >= 0);
+  out_ = &out;
+  n_ = n;
+  added_ = 0;
+  out.n = n;
+  out.max_len = 0;
+  out.dim = 0;
+  out.channels_first = true;
+  out.lengths.clear();
+  out.indices.clear();
+  if (labels_.size() < static_cast<size_t>(n)) labels_.resize(static_cast<size_t>(n));
+  label_len_.assign(static_cast<size_t>(n), 0);
+}
+
+// Row i's channel d moves from (i * dim + d) * old_len to (i * dim + d) * new_len, from the last
+// one down: every destination lies at or above its source and above every source not yet moved.
+void HeadBatchBuilder::widen(int64_t new_len) {
+  Batch& b = *out_;
+  const int64_t old_len = b.max_len;
+  b.inputs.resize(static_cast<size_t>(n_ * b.dim * new_len));
+  float* base = b.inputs.data();
+  for (int64_t k = added_ * b.dim - 1; k >= 0; --k) {
+    float* to = base + k * new_len;
+    std::memmove(to, base + k * old_len, static_cast<size_t>(old_len) * sizeof(float));
+    std::fill(to + old_len, to + new_len, 0.0f);
+  }
+  b.max_len = new_len;
+}
+
+void HeadBatchBuilder::add(const Sample& s) {
+  BEND_ASSERT(out_ != nullptr);
+  if (added_ >= n_) fail("collate: more than the %lld samples of the batch", (long long)n_);
+  Batch& b = *out_;
+  if (added_ == 0) {
+    ref_.index = s.index;
+    ref_.dim = s.dim;
+    ref_.label_shape = s.label_shape;
+    b.dim = s.dim;
+    b.max_len = s.length;
+    b.inputs.resize(static_cast<size_t>(n_ * b.dim * b.max_len));
+  }
+  check_same_layout(ref_, s);
+  if (s.length > b.max_len) widen(s.length);
+  float* row = b.inputs.data() + added_ * b.dim * b.max_len;
+  transpose_into(s.inputs.data(), s.length, s.dim, b.max_len, row);
+  labels_[static_cast<size_t>(added_)].assign(s.labels.begin(), s.labels.end());
+  label_len_[static_cast<size_t>(added_)] = s.label_shape.empty() ? 0 : s.label_shape[0];
+  b.lengths.push_back(s.length);
+  b.indices.push_back(s.index);
+  ++added_;
+}
+
+void HeadBatchBuilder::finish() {
+  BEND_ASSERT(out_ != nullptr);
+  Batch& b = *out_;
+  if (added_ != n_) fail("collate: %lld of the batch's %lld samples added", (long long)added_, (long long)n_);
+  b.label_shape.assign(1, n_);
+  if (n_ == 0) {
+    b.inputs.clear();
+    b.labels.clear();
+    out_ = nullptr;
+    return;
+  }
+  const size_t rank = ref_.label_shape.size();
+  int64_t label_len_max = 0, rest = 1;  // first label dim (padded), product of the others
+  for (size_t d = 1; d < rank; ++d) rest *= ref_.label_shape[d];
+  for (int64_t i = 0; i < n_; ++i) label_len_max = std::max(label_len_max, label_len_[static_cast<size_t>(i)]);
+  const int64_t label_row = rank > 0 ? label_len_max * rest : 1;  // label values per sample
+  b.labels.assign(static_cast<size_t>(n_ * label_row), kLabelPad);
+  for (int64_t i = 0; i < n_; ++i) {
+    const std::vector<float>& l = labels_[static_cast<size_t>(i)];
+    std::copy(l.begin(), l.end(), b.labels.begin() + i * label_row);
+  }
+  if (rank > 0) {
+    b.label_shape.push_back(label_len_max);
+    b.label_shape.insert(b.label_shape.end(), ref_.label_shape.begin() + 1, ref_.label_shape.end());
+  }
+  out_ = nullptr;
+}
+
+}  // namespace bend

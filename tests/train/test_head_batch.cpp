@@ -1,0 +1,141 @@
+// HeadBatchBuilder (the training loader's channels-first collate) against collate() and a plain
+// transposing loop written here: same batch, inputs [n, dim, max_len], zero padding, same errors.
+#include <catch2/catch.hpp>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "../../src/train/head_batch.hpp"
+#include "bend/core/error.hpp"
+#include "bend/train/dataset.hpp"
+
+namespace {
+
+bend::Sample make_sample(std::mt19937& rng, int64_t index, int64_t length, int64_t dim,
+                         std::vector<int64_t> label_shape) {
+  std::uniform_real_distribution<float> u(-1.0f, 1.0f);
+  bend::Sample s;
+  s.index = index;
+  s.length = length;
+  s.dim = dim;
+  s.inputs.resize(static_cast<size_t>(length * dim));
+  for (float& v : s.inputs) v = u(rng);
+  int64_t n_labels = 1;
+  for (int64_t d : label_shape) n_labels *= d;
+  s.labels.resize(static_cast<size_t>(n_labels));
+  for (float& v : s.labels) v = static_cast<float>(rng() % 5);
+  s.label_shape = std::move(label_shape);
+  return s;
+}
+
+// What the builder must give: collate()'s batch with inputs [n, max_len, dim] moved to
+// [n, dim, max_len] by index arithmetic.
+std::vector<float> reference_channels_first(const bend::Batch& b) {
+  std::vector<float> out(b.inputs.size());
+  for (int64_t i = 0; i < b.n; ++i) {
+    for (int64_t l = 0; l < b.max_len; ++l) {
+      for (int64_t d = 0; d < b.dim; ++d) {
+        out[static_cast<size_t>((i * b.dim + d) * b.max_len + l)] =
+            b.inputs[static_cast<size_t>((i * b.max_len + l) * b.dim + d)];
+      }
+    }
+  }
+  return out;
+}
+
+void build(bend::HeadBatchBuilder& builder, const std::vector<bend::Sample>& samples, bend::Batch& out) {
+  builder.begin(static_cast<int64_t>(samples.size()), out);
+  for (const bend::Sample& s : samples) builder.add(s);
+  builder.finish();
+}
+
+void check_same_as_collate(const std::vector<bend::Sample>& samples, bend::HeadBatchBuilder& builder,
+                           bend::Batch& got) {
+  bend::Batch want;
+  bend::collate(samples, want);
+  build(builder, samples, got);
+  CHECK(got.channels_first);
+  CHECK_FALSE(want.channels_first);
+  CHECK(got.n == want.n);
+  CHECK(got.max_len == want.max_len);
+  CHECK(got.dim == want.dim);
+  CHECK(got.lengths == want.lengths);
+  CHECK(got.indices == want.indices);
+  CHECK(got.label_shape == want.label_shape);
+  CHECK(got.labels == want.labels);
+  CHECK(got.inputs == reference_channels_first(want));
+}
+
+}  // namespace
+
+TEST_CASE("transpose_into writes [dim, stride] with zero padding") {
+  std::mt19937 rng(7);
+  for (int64_t dim : {1, 3, 4, 5, 7, 17, 64, 256}) {
+    for (int64_t len : {1, 3, 4, 13, 512, 515, 1030}) {
+      const int64_t stride = len + (len % 3);
+      bend::Sample s = make_sample(rng, 0, len, dim, {1});
+      std::vector<float> dst(static_cast<size_t>(dim * stride), 99.0f);
+      bend::transpose_into(s.inputs.data(), len, dim, stride, dst.data());
+      bool ok = true;
+      for (int64_t d = 0; d < dim; ++d) {
+        for (int64_t l = 0; l < stride; ++l) {
+          const float want = l < len ? s.inputs[static_cast<size_t>(l * dim + d)] : 0.0f;
+          ok = ok && dst[static_cast<size_t>(d * stride + l)] == want;
+        }
+      }
+      INFO("dim " << dim << " len " << len << " stride " << stride);
+      CHECK(ok);
+    }
+  }
+}
+
+TEST_CASE("HeadBatchBuilder gives collate()'s batch, channels first") {
+  std::mt19937 rng(11);
+  bend::HeadBatchBuilder builder;
+  bend::Batch got;
+  SECTION("equal lengths, per-row label vectors") {
+    std::vector<bend::Sample> samples;
+    for (int i = 0; i < 6; ++i) samples.push_back(make_sample(rng, 100 + i, 512, 5, {6}));
+    check_same_as_collate(samples, builder, got);
+  }
+  SECTION("growing lengths move the rows already written; labels padded with -100") {
+    std::vector<bend::Sample> samples;
+    const int64_t lengths[] = {3, 9, 9, 2, 30, 31, 1};
+    for (int i = 0; i < 7; ++i) samples.push_back(make_sample(rng, i, lengths[i], 7, {lengths[i]}));
+    check_same_as_collate(samples, builder, got);
+  }
+  SECTION("reused buffers: a batch of long rows, then one of short rows") {
+    std::vector<bend::Sample> big, small;
+    for (int i = 0; i < 4; ++i) big.push_back(make_sample(rng, i, 40 + i, 17, {2, 3}));
+    for (int i = 0; i < 5; ++i) small.push_back(make_sample(rng, i, 6 - i, 17, {2, 3}));
+    check_same_as_collate(big, builder, got);
+    check_same_as_collate(small, builder, got);
+    check_same_as_collate(big, builder, got);
+  }
+  SECTION("an empty batch") {
+    check_same_as_collate({}, builder, got);
+    CHECK(got.inputs.empty());
+  }
+}
+
+TEST_CASE("HeadBatchBuilder rejects what collate() rejects") {
+  std::mt19937 rng(3);
+  bend::HeadBatchBuilder builder;
+  bend::Batch b;
+  builder.begin(3, b);
+  builder.add(make_sample(rng, 10, 8, 4, {8}));
+  SECTION("another dim") {
+    CHECK_THROWS_WITH(builder.add(make_sample(rng, 11, 8, 5, {8})),
+                      Catch::Contains("BED row 11 has embedding dim 5 but BED row 10 has 4"));
+  }
+  SECTION("another label layout") {
+    CHECK_THROWS_WITH(builder.add(make_sample(rng, 12, 8, 4, {8, 2})), Catch::Contains("label shape"));
+  }
+  SECTION("too many or too few samples") {
+    builder.add(make_sample(rng, 11, 8, 4, {8}));
+    CHECK_THROWS_WITH(builder.finish(), Catch::Contains("2 of the batch's 3 samples"));
+    builder.add(make_sample(rng, 12, 8, 4, {8}));
+    CHECK_THROWS_WITH(builder.add(make_sample(rng, 13, 8, 4, {8})), Catch::Contains("more than the 3"));
+  }
+}
