@@ -67,6 +67,13 @@ std::string pack_strings(const std::vector<std::string>& strings, int64_t width)
 // The fixed-length string type of `n_bytes` (NUL-padded UTF-8); -1 on failure.
 hid_t string_type(size_t n_bytes);
 
+// Reads (write = false) or writes the block of rows [first_row, first_row + n_rows) x all
+// `n_cols` columns of 2-D dataset `dset` from or to `buf` (memory type `mem_type`, row-major,
+// contiguous). `dxpl` is the transfer property list. Returns false on any HDF5 failure; the
+// caller names the file and the rows (fail_h5). Call with the library lock held.
+bool transfer_rows(hid_t dset, hid_t mem_type, hid_t dxpl, int64_t first_row, int64_t n_rows,
+                   int64_t n_cols, void* buf, bool write);
+
 // Attributes. Writers are collective in parallel files (same value on every rank).
 void write_attr_str(hid_t loc, const char* name, const std::string& value, const std::string& path);
 void write_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path);

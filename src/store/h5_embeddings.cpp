@@ -66,6 +66,21 @@ static herr_t collect_error(unsigned n, const H5E_error2_t* e, void* data) {
   return 0;
 }
 
+bool transfer_rows(hid_t dset, hid_t mem_type, hid_t dxpl, int64_t first_row, int64_t n_rows,
+                   int64_t n_cols, void* buf, bool write) {
+  hsize_t start[2] = {static_cast<hsize_t>(first_row), 0};
+  hsize_t count[2] = {static_cast<hsize_t>(n_rows), static_cast<hsize_t>(n_cols)};
+  Id fspace(H5Dget_space(dset));
+  Id mspace(H5Screate_simple(2, count, nullptr));  // the selection's shape: no per-element mapping
+  if (!fspace.ok() || !mspace.ok() ||
+      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0) {
+    return false;
+  }
+  herr_t rc = write ? H5Dwrite(dset, mem_type, mspace.get(), fspace.get(), dxpl, buf)
+                    : H5Dread(dset, mem_type, mspace.get(), fspace.get(), dxpl, buf);
+  return rc >= 0;
+}
+
 std::string error_text() {
   std::vector<std::string> msgs;  // innermost first
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, collect_error, &msgs);
@@ -557,13 +572,8 @@ void H5EmbeddingWriter::write_positions(int64_t first_pos, int64_t n_pos, const 
   }
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
-  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(n_pos), static_cast<hsize_t>(layout_.dim)};
-  Id fspace(H5Dget_space(embeddings_));
-  Id mspace(H5Screate_simple(2, count, nullptr));  // the selection's shape: no per-element mapping
-  if (!fspace.ok() || !mspace.ok() ||
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
-      H5Dwrite(embeddings_, mem_type_, mspace.get(), fspace.get(), dxpl_, data) < 0) {
+  if (!h5::transfer_rows(embeddings_, mem_type_, dxpl_, first_pos, n_pos, layout_.dim,
+                         const_cast<void*>(data), true)) {
     h5::fail_h5(path_, strfmt("writing embeddings positions %lld..%lld", (long long)first_pos,
                               (long long)(first_pos + n_pos)));
   }
@@ -579,13 +589,8 @@ void H5EmbeddingWriter::write_spans(int64_t first_pos, int64_t n_pos, const int6
   }
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
-  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(n_pos), 2};
-  Id fspace(H5Dget_space(spans_));
-  Id mspace(H5Screate_simple(2, count, nullptr));
-  if (!fspace.ok() || !mspace.ok() ||
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
-      H5Dwrite(spans_, H5T_NATIVE_INT64, mspace.get(), fspace.get(), dxpl_, spans) < 0) {
+  if (!h5::transfer_rows(spans_, H5T_NATIVE_INT64, dxpl_, first_pos, n_pos, 2,
+                         const_cast<int64_t*>(spans), true)) {
     h5::fail_h5(path_, strfmt("writing token_spans %lld..%lld", (long long)first_pos,
                               (long long)(first_pos + n_pos)));
   }

@@ -248,13 +248,8 @@ void H5EmbeddingReader::read_positions(int64_t first_pos, int64_t n_pos, std::st
   if (n_pos == 0) return;
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
-  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(n_pos), static_cast<hsize_t>(L.dim)};
-  Id fspace(H5Dget_space(embeddings_));
-  Id mspace(H5Screate_simple(2, count, nullptr));  // the selection's shape: no per-element mapping
-  if (!fspace.ok() || !mspace.ok() ||
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
-      H5Dread(embeddings_, file_type_, mspace.get(), fspace.get(), H5P_DEFAULT, &out[0]) < 0) {
+  if (!h5::transfer_rows(embeddings_, file_type_, H5P_DEFAULT, first_pos, n_pos, L.dim, &out[0],
+                         false)) {
     h5::fail_h5(path_, strfmt("reading embeddings positions %lld..%lld", ll(first_pos),
                               ll(first_pos + n_pos)));
   }
@@ -332,13 +327,8 @@ void H5EmbeddingReader::read_spans(int64_t first_pos, int64_t n_pos, std::vector
   if (n_pos == 0) return;
   LibraryLock lock(library_mutex());
   h5::Quiet quiet;
-  hsize_t start[2] = {static_cast<hsize_t>(first_pos), 0};
-  hsize_t count[2] = {static_cast<hsize_t>(n_pos), 2};
-  Id fspace(H5Dget_space(spans_));
-  Id mspace(H5Screate_simple(2, count, nullptr));
-  if (!fspace.ok() || !mspace.ok() ||
-      H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr) < 0 ||
-      H5Dread(spans_, H5T_NATIVE_INT64, mspace.get(), fspace.get(), H5P_DEFAULT, out.data()) < 0) {
+  if (!h5::transfer_rows(spans_, H5T_NATIVE_INT64, H5P_DEFAULT, first_pos, n_pos, 2, out.data(),
+                         false)) {
     h5::fail_h5(path_,
                 strfmt("reading token_spans %lld..%lld", ll(first_pos), ll(first_pos + n_pos)));
   }
