@@ -46,7 +46,7 @@ BatchLoader::~BatchLoader() {
 
 void BatchLoader::run() {
   try {
-    Sample sample;  // one record at a time: decoded, then transposed into the batch
+    Sample sample;  // one record at a time, written into the batch
     HeadBatchBuilder builder;
     for (int64_t b = first_batch_; b < n_batches_; ++b) {
       int64_t end = std::min<int64_t>(static_cast<int64_t>(order_.size()), (b + 1) * batch_size_);
@@ -54,7 +54,7 @@ void BatchLoader::run() {
       Batch batch = pool_.take();
       builder.begin(slice.second - slice.first, batch);
       for (int64_t i = slice.first; i < slice.second; ++i) {
-        reader_.read(order_[i], sample);
+        reader_.read(order_[i], sample, /*borrow=*/true);  // copied into the batch at once
         builder.add(sample);
       }
       builder.finish();

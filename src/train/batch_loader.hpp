@@ -1,7 +1,8 @@
 // Reads and collates this rank's part of each global batch on a background thread, so data
 // loading overlaps the forward and backward passes. Global batch b is records
 // order[b*B, (b+1)*B); rank r takes a contiguous slice of it (sizes differ by at most one).
-// Batches come in the head's layout (HeadBatchBuilder: inputs [n, dim, max_len]) and their
+// Batches come in the head's layout (HeadBatchBuilder: inputs [n, dim, max_len] for dim < 128,
+// [n, max_len, dim] from 128, Batch::channels_first says which) and their
 // buffers go round through a BatchPool: next() hands the previous batch back, the loader
 // refills it, and the pool keeps them from one loader (epoch, evaluation) to the next.
 #pragma once
@@ -47,8 +48,8 @@ class BatchLoader {
               BatchPool& pool, int64_t first_batch = 0);
   ~BatchLoader();
   int64_t n_batches() const { return n_batches_; }
-  // The next global batch's local part (n may be 0), inputs channels first ([n, dim, max_len],
-  // Batch::channels_first). What `out` held goes back to the pool first, so nothing may still
+  // The next global batch's local part (n may be 0), in HeadBatchBuilder's layout
+  // (Batch::channels_first). What `out` held goes back to the pool first, so nothing may still
   // point into its buffers (a tensor made with from_blob). Rethrows a read error.
   bool next(Batch& out);
 

@@ -6,6 +6,7 @@
 
 #include "adamw.hpp"
 #include "alloc_tuning.hpp"
+#include "head_batch.hpp"
 #include "bend/core/log.hpp"
 #include "head.hpp"
 #include "losses.hpp"
@@ -23,10 +24,12 @@ TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
   AdamW opt(head_named_parameters(head), o);
   torch::manual_seed(s.seed);
   const int64_t t_out = head->output_length(s.len);
+  const bool channels_first = channels_first_for_dim(s.head.input_dim);
   std::vector<torch::Tensor> xs, ys;
   for (int i = 0; i < 4; ++i) {
-    // channels first, as bend train's BatchLoader hands batches to the head
-    xs.push_back(torch::rand({s.batch_rows, s.len, s.head.input_dim}).transpose(1, 2).contiguous());
+    // in the layout bend train's BatchLoader hands batches to the head
+    xs.push_back(torch::rand({s.batch_rows, s.len, s.head.input_dim}));
+    if (channels_first) xs.back() = xs.back().transpose(1, 2).contiguous();
     if (s.loss.criterion == Criterion::kCrossEntropy) {
       ys.push_back(torch::randint(0, s.head.n_out, {s.batch_rows, t_out}, torch::kInt64));
     } else {
@@ -34,7 +37,8 @@ TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
     }
   }
   auto step = [&](size_t i) {
-    LossParts lp = loss_parts(head->forward_channels_first(xs[i % 4]), ys[i % 4], s.loss);
+    const torch::Tensor& x = xs[i % 4];
+    LossParts lp = loss_parts(channels_first ? head->forward_channels_first(x) : head->forward(x), ys[i % 4], s.loss);
     (lp.sum / lp.denom).backward();
     opt.step();
     opt.zero_grad();

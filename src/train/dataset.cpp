@@ -242,7 +242,8 @@ std::string SplitReader::where(RecordRef r) const {
   return strfmt("%s: record %d", shards_[r.shard].path.c_str(), r.record);
 }
 
-void SplitReader::read(RecordRef r, Sample& out) {
+void SplitReader::read(RecordRef r, Sample& out, bool borrow) {
+  out.borrowed_f32 = nullptr;
   if (!has(r)) {
     fail("%s: no record (shard %d, record %d): %zu shards of splits %s", dir_.c_str(), r.shard,
          r.record, shards_.size(), join(splits_, ",").c_str());
@@ -267,8 +268,14 @@ void SplitReader::read(RecordRef r, Sample& out) {
   out.length = view.length;
   out.dim = view.dim;
   const size_t n_values = static_cast<size_t>(view.length * view.dim);
-  out.inputs.resize(n_values);
-  decode_floats(view.inputs, n_values, parse_dtype(view.dtype), out.inputs.data());
+  const DType dtype = parse_dtype(view.dtype);
+  if (borrow && dtype == DType::kFloat32 && view.token_spans.empty() && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+    out.inputs.clear();
+    out.borrowed_f32 = view.inputs;  // decode_floats would only copy them
+  } else {
+    out.inputs.resize(n_values);
+    decode_floats(view.inputs, n_values, dtype, out.inputs.data());
+  }
   if (!view.token_spans.empty()) upsample_token_level(view.token_spans, out);  // --token-level
   if (view.outputs_is_float) {
     out.labels.assign(view.outputs_float.begin(), view.outputs_float.end());
@@ -408,7 +415,7 @@ void check_same_layout(const Sample& ref, const Sample& s) {
   int64_t n_labels = 1;
   for (int64_t d : s.label_shape) n_labels *= d;
   if (n_labels != static_cast<int64_t>(s.labels.size()) ||
-      s.length * s.dim != static_cast<int64_t>(s.inputs.size())) {
+      (!s.borrowed_f32 && s.length * s.dim != static_cast<int64_t>(s.inputs.size()))) {
     fail("collate: BED row %lld: %zu inputs for shape [%lld, %lld], %zu labels for shape %s",
          ll(s.index), s.inputs.size(), ll(s.length), ll(s.dim), s.labels.size(),
          shape_str(s.label_shape).c_str());

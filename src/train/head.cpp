@@ -7,6 +7,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
 #include <ATen/ops/avg_pool1d.h>
+#include <ATen/ops/conv2d.h>
 #include <ATen/ops/div.h>
 #include <ATen/ops/empty.h>
 #include <ATen/ops/full.h>
@@ -180,14 +181,25 @@ void HeadImpl::check_input(const torch::Tensor& x, int64_t len_axis, int64_t dim
 
 torch::Tensor HeadImpl::forward(const torch::Tensor& x) {
   check_input(x, 1, 2);
-  return forward_channels_first(x.transpose(1, 2));
+  // The first convolution reads [batch, len, dim] where it lies: viewed as [batch, dim, 1, len]
+  // the rows are an NHWC ("channels last") image, which LibTorch's oneDNN convolution takes
+  // without a transposed copy of the input (Conv1d would copy it). Its output is channels last
+  // too; Gelu makes it contiguous [batch, hidden, len] for the rest of the head.
+  const int64_t pad = cfg_.kernel / 2;
+  const int64_t stride[2] = {1, 1}, padding[2] = {0, pad};
+  const torch::Tensor h = at::conv2d(x.permute({0, 2, 1}).unsqueeze(2), conv1_->weight.unsqueeze(2), conv1_->bias,
+                                     at::IntArrayRef(stride, 2), at::IntArrayRef(padding, 2));
+  return after_conv1(h.squeeze(2));
 }
 
 torch::Tensor HeadImpl::forward_channels_first(const torch::Tensor& x) {
   check_input(x, 2, 1);
-  torch::Tensor h = conv1_->forward(x);  // [batch, hidden, len]; a strided x is copied here
-  h = Gelu::apply(h);                    // [batch, hidden, len]
-  h = Gelu::apply(conv2_->forward(h));  // [batch, hidden, len]
+  return after_conv1(conv1_->forward(x));  // a strided x is copied here
+}
+
+torch::Tensor HeadImpl::after_conv1(const torch::Tensor& conv1_out) {
+  torch::Tensor h = Gelu::apply(conv1_out);  // [batch, hidden, len], contiguous
+  h = Gelu::apply(conv2_->forward(h));       // [batch, hidden, len]
   if (cfg_.output_window > 0) {
     const int64_t w = cfg_.output_window;
     h = avg_pool_windows(h, w);  // [batch, hidden, len / w]

@@ -30,10 +30,12 @@ class HeadImpl : public torch::nn::Module {
 
   // x: [batch, len, input_dim] float32 -> logits [batch, T, n_out], T = len without pooling,
   // len / output_window (floor) with it. Throws bend::Error on a wrong rank, width, dtype or a
-  // sequence shorter than the window.
+  // sequence shorter than the window. The first convolution reads a contiguous x in place
+  // (channels-last oneDNN path); the training BatchLoader's layout for input_dim >= 128.
   torch::Tensor forward(const torch::Tensor& x);
-  // The same for x: [batch, input_dim, len] (channels first, as the first convolution reads it;
-  // the training BatchLoader's layout): no transposed copy of the input. Same logits, same
+  // The same for x: [batch, input_dim, len] (channels first, as torch's Conv1d reads it; the
+  // training BatchLoader's layout for input_dim < 128, where this path is the faster one).
+  // The same logits and gradients up to float rounding (another convolution kernel), the same
   // errors.
   torch::Tensor forward_channels_first(const torch::Tensor& x);
 
@@ -46,6 +48,8 @@ class HeadImpl : public torch::nn::Module {
   // Throws bend::Error unless x is float32 [batch, *, *] with input_dim along `dim_axis` and at
   // least one position (one output window) along `len_axis`.
   void check_input(const torch::Tensor& x, int64_t len_axis, int64_t dim_axis) const;
+  // GELU -> conv2 -> GELU -> [pool] -> linear on conv1's output [batch, hidden, len].
+  torch::Tensor after_conv1(const torch::Tensor& conv1_out);
 
   HeadConfig cfg_;
   torch::nn::Conv1d conv1_{nullptr};   // weight [hidden, input_dim, kernel], bias [hidden]

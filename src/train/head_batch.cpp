@@ -1,4 +1,4 @@
-// HeadBatchBuilder: BEND's collate in the head's channels-first layout (see head_batch.hpp).
+// HeadBatchBuilder: BEND's collate in the layout the head reads fastest (see head_batch.hpp).
 #include "head_batch.hpp"
 
 #include <algorithm>
@@ -69,24 +69,28 @@ void HeadBatchBuilder::begin(int64_t n, Batch& out) {
   out.n = n;
   out.max_len = 0;
   out.dim = 0;
-  out.channels_first = true;
+  out.channels_first = false;  // set by the first sample's dim (channels_first_for_dim)
   out.lengths.clear();
   out.indices.clear();
   if (labels_.size() < static_cast<size_t>(n)) labels_.resize(static_cast<size_t>(n));
   label_len_.assign(static_cast<size_t>(n), 0);
 }
 
-// Row i's channel d moves from (i * dim + d) * old_len to (i * dim + d) * new_len, from the last
-// one down: every destination lies at or above its source and above every source not yet moved.
+// Channels first, row i's channel d (unit k = i * dim + d, len values) moves from k * old_len to
+// k * new_len; rows in place, row i (unit k = i, len * dim values) from k * old_len * dim to
+// k * new_len * dim. From the last unit down: every destination lies at or above its source and
+// above every source not yet moved.
 void HeadBatchBuilder::widen(int64_t new_len) {
   Batch& b = *out_;
   const int64_t old_len = b.max_len;
+  const int64_t per_pos = b.channels_first ? 1 : b.dim;  // values per position within a unit
+  const int64_t n_units = b.channels_first ? added_ * b.dim : added_;
   b.inputs.resize(static_cast<size_t>(n_ * b.dim * new_len));
   float* base = b.inputs.data();
-  for (int64_t k = added_ * b.dim - 1; k >= 0; --k) {
-    float* to = base + k * new_len;
-    std::memmove(to, base + k * old_len, static_cast<size_t>(old_len) * sizeof(float));
-    std::fill(to + old_len, to + new_len, 0.0f);
+  for (int64_t k = n_units - 1; k >= 0; --k) {
+    float* to = base + k * new_len * per_pos;
+    std::memmove(to, base + k * old_len * per_pos, static_cast<size_t>(old_len * per_pos) * sizeof(float));
+    std::fill(to + old_len * per_pos, to + new_len * per_pos, 0.0f);
   }
   b.max_len = new_len;
 }
@@ -100,13 +104,27 @@ void HeadBatchBuilder::add(const Sample& s) {
     ref_.dim = s.dim;
     ref_.label_shape = s.label_shape;
     b.dim = s.dim;
+    b.channels_first = channels_first_for_dim(s.dim);
     b.max_len = s.length;
     b.inputs.resize(static_cast<size_t>(n_ * b.dim * b.max_len));
   }
   check_same_layout(ref_, s);
   if (s.length > b.max_len) widen(s.length);
   float* row = b.inputs.data() + added_ * b.dim * b.max_len;
-  transpose_into(s.inputs.data(), s.length, s.dim, b.max_len, row);
+  const size_t n_values = static_cast<size_t>(s.length * s.dim);
+  if (b.channels_first) {
+    const float* values = s.inputs.data();
+    if (s.borrowed_f32) {  // unaligned bytes: copied first (only narrow embeddings come here)
+      scratch_.resize(n_values);
+      std::memcpy(scratch_.data(), s.borrowed_f32, n_values * sizeof(float));
+      values = scratch_.data();
+    }
+    transpose_into(values, s.length, s.dim, b.max_len, row);
+  } else {
+    std::memcpy(row, s.borrowed_f32 ? static_cast<const void*>(s.borrowed_f32) : s.inputs.data(),
+                n_values * sizeof(float));
+    std::fill(row + n_values, row + b.dim * b.max_len, 0.0f);
+  }
   labels_[static_cast<size_t>(added_)].assign(s.labels.begin(), s.labels.end());
   label_len_[static_cast<size_t>(added_)] = s.label_shape.empty() ? 0 : s.label_shape[0];
   b.lengths.push_back(s.length);

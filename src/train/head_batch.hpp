@@ -9,19 +9,28 @@
 
 namespace bend {
 
-// Builds a Batch with inputs [n, dim, max_len] (Batch::channels_first: the layout the head's
-// first convolution reads, so it needs no transposed copy of its input), zero-padded along the
-// sequence axis; lengths, indices, labels and label_shape exactly as collate() makes them.
-// Each sample's inputs are transposed straight into the batch buffer when it is added, and the
-// batch's buffers are reused from batch to batch (no zero-fill of the whole batch, no fresh
-// pages). A sample longer than those before it moves the rows already written (only data of
-// mixed lengths pays for that). Not thread-safe; one builder per loader thread.
+// The layout the training loader gives the head for embeddings of `dim` values per position:
+// channels first ([n, dim, max_len], read by the head's Conv1d without a copy) below 128,
+// BEND's [n, max_len, dim] from 128 up (read in place by the head's channels-last first
+// convolution, HeadImpl::forward). Transposing costs the loader ~2x a plain copy, and a wide
+// batch is large (64 x 512 x 256 float32 = 32 MiB): from dim 128 the copy saved outweighs the
+// slower convolution path (measured in docs/benchmarks.md).
+inline bool channels_first_for_dim(int64_t dim) { return dim < 128; }
+
+// Builds a Batch in the layout channels_first_for_dim chooses (Batch::channels_first says
+// which), zero-padded along the sequence axis; lengths, indices, labels and label_shape exactly
+// as collate() makes them, and the inputs collate()'s too when not channels first.
+// Each sample's inputs are written (transposed or copied) straight into the batch buffer when
+// it is added, and the batch's buffers are reused from batch to batch (no zero-fill of the
+// whole batch, no fresh pages). A sample longer than those before it moves the rows already
+// written (only data of mixed lengths pays for that). Not thread-safe; one builder per loader
+// thread.
 class HeadBatchBuilder {
  public:
   // Starts a batch of `n` >= 0 samples written into `out` (its buffers are reused; `out` must
   // stay alive until finish()).
   void begin(int64_t n, Batch& out);
-  // Appends the next sample. Throws bend::Error naming the BED rows, as collate() does, when its
+  // Appends the next sample (its inputs or borrowed_f32). Throws bend::Error naming the BED rows, as collate() does, when its
   // dim or label layout differs from the first sample's, or when more than n are added.
   void add(const Sample& s);
   // Completes the batch: labels padded with kLabelPad to the longest label, and label_shape.
@@ -37,6 +46,7 @@ class HeadBatchBuilder {
   Sample ref_;                                 // the first sample's layout (inputs left empty)
   std::vector<std::vector<float>> labels_;     // [n] each row's labels (buffers reused)
   std::vector<int64_t> label_len_;             // [n] each row's first label dimension
+  std::vector<float> scratch_;                 // a borrowed sample's values, channels first
 };
 
 // Writes the [len, dim] row-major values of `src` transposed into `dst`: dst[d * stride + l] =

@@ -1,22 +1,21 @@
 // ShardCache: random access to TFRecord records (see shard_reader.hpp).
 #include "shard_reader.hpp"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <sys/stat.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
-#include <cstring>
+#include <memory>
 
 #include "bend/core/bytes.hpp"
 #include "bend/core/crc32c.hpp"
 #include "bend/core/error.hpp"
+#include "bend/core/mapped_file.hpp"
 #include "bend/store/tfrecord.hpp"
 
 namespace bend {
 namespace {
 
-constexpr int kMaxOpenFds = 128;  // uncompressed shards kept open at once (LRU beyond)
+constexpr int kMaxMapped = 128;  // uncompressed shards kept mapped at once (LRU beyond)
 constexpr size_t kHeaderBytes = 12;  // uint64 length + uint32 masked crc of it
 constexpr size_t kFooterBytes = 4;   // uint32 masked crc of the data
 
@@ -35,11 +34,7 @@ ShardCache::ShardCache(std::vector<ShardInfo> shards, int capacity)
   }
 }
 
-ShardCache::~ShardCache() {
-  for (Plain& p : plain_) {
-    if (p.fd >= 0) ::close(p.fd);
-  }
-}
+ShardCache::~ShardCache() = default;
 
 const char* ShardCache::get(int32_t shard, int64_t record, size_t& n_bytes) {
   BEND_ASSERT(shard >= 0 && static_cast<size_t>(shard) < shards_.size());
@@ -49,42 +44,22 @@ const char* ShardCache::get(int32_t shard, int64_t record, size_t& n_bytes) {
                             : get_plain(shard, record, n_bytes);
 }
 
-// Opens the shard's file, closing the least recently used one when too many are open.
-int ShardCache::open_fd(int32_t shard) {
+// Maps the shard's file (its manifest size), unmapping the least recently used one when too
+// many are mapped.
+const MappedFile& ShardCache::mapped(int32_t shard) {
   Plain& p = plain_[shard];
-  if (p.fd >= 0) return p.fd;
-  if (n_open_fds_ >= kMaxOpenFds) {
+  if (p.map) return *p.map;
+  if (n_mapped_ >= kMaxMapped) {
     Plain* oldest = nullptr;
     for (Plain& q : plain_) {
-      if (q.fd >= 0 && (!oldest || q.last_use < oldest->last_use)) oldest = &q;
+      if (q.map && (!oldest || q.last_use < oldest->last_use)) oldest = &q;
     }
-    ::close(oldest->fd);
-    oldest->fd = -1;
-    --n_open_fds_;
+    oldest->map.reset();
+    --n_mapped_;
   }
-  p.fd = ::open(shards_[shard].path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (p.fd < 0) fail("cannot open shard %s: %s", shards_[shard].path.c_str(), std::strerror(errno));
-  ++n_open_fds_;
-  return p.fd;
-}
-
-// Reads exactly n bytes at offset; a short read means the file was truncated under us.
-void ShardCache::pread_exact(int32_t shard, char* dst, size_t n, uint64_t offset, int64_t record) {
-  int fd = open_fd(shard);
-  size_t got = 0;
-  while (got < n) {
-    ssize_t r = ::pread(fd, dst + got, n - got, static_cast<off_t>(offset + got));
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      fail("%s: record %lld at byte offset %llu: read failed: %s", shards_[shard].path.c_str(),
-           static_cast<long long>(record), ull(offset), std::strerror(errno));
-    }
-    if (r == 0) {
-      fail("%s: record %lld at byte offset %llu: file ends after %zu of %zu bytes (truncated?)",
-           shards_[shard].path.c_str(), static_cast<long long>(record), ull(offset), got, n);
-    }
-    got += static_cast<size_t>(r);
-  }
+  p.map = std::make_unique<MappedFile>(shards_[shard].path, static_cast<uint64_t>(shards_[shard].file_bytes));
+  ++n_mapped_;
+  return *p.map;
 }
 
 // Hops over the record headers of an uncompressed shard, checking each length CRC, and
@@ -92,21 +67,18 @@ void ShardCache::pread_exact(int32_t shard, char* dst, size_t n, uint64_t offset
 void ShardCache::build_index(int32_t shard) {
   const ShardInfo& info = shards_[shard];
   Plain& p = plain_[shard];
-  int fd = open_fd(shard);
-  struct stat st;
-  if (::fstat(fd, &st) != 0) fail("cannot stat shard %s: %s", info.path.c_str(), std::strerror(errno));
-  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  const MappedFile& m = mapped(shard);
+  const uint64_t size = m.size();
   std::vector<uint64_t> offsets;
   offsets.reserve(static_cast<size_t>(info.n_records) + 1);
   uint64_t off = 0;
-  char header[kHeaderBytes];
   while (off < size) {
     const int64_t rec = static_cast<int64_t>(offsets.size());
     if (size - off < kHeaderBytes) {
       fail("%s: record %lld at byte offset %llu: truncated record header (%llu of %zu bytes)",
            info.path.c_str(), static_cast<long long>(rec), ull(off), ull(size - off), kHeaderBytes);
     }
-    pread_exact(shard, header, kHeaderBytes, off, rec);
+    const char* header = m.data() + off;
     if (crc32c_mask(crc32c(header, 8)) != load_le32(header + 8)) {
       fail("%s: record %lld at byte offset %llu: length crc32c mismatch (corrupt length field)",
            info.path.c_str(), static_cast<long long>(rec), ull(off));
@@ -131,22 +103,27 @@ void ShardCache::build_index(int32_t shard) {
   ++n_loads_;
 }
 
+// The record's bytes where they lie in the page cache (no copy), both CRCs checked.
 const char* ShardCache::get_plain(int32_t shard, int64_t record, size_t& n_bytes) {
   Plain& p = plain_[shard];
   p.last_use = clock_;
   if (p.offsets.empty()) build_index(shard);
+  const MappedFile& m = mapped(shard);
   const uint64_t off = p.offsets[record];
   const size_t total = static_cast<size_t>(p.offsets[record + 1] - off);
-  buf_.resize(total);
-  pread_exact(shard, &buf_[0], total, off, record);
+  const char* rec = m.data() + off;
+  // Start reading the whole record in at once when it is not cached (page faults alone would
+  // read it a readahead window at a time); nearly free when it is.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(rec) & ~(page - 1);
+  ::madvise(reinterpret_cast<void*>(first), reinterpret_cast<uintptr_t>(rec) + total - first, MADV_WILLNEED);
   const char* path = shards_[shard].path.c_str();
-  const uint64_t len = load_le64(buf_.data());
-  if (crc32c_mask(crc32c(buf_.data(), 8)) != load_le32(buf_.data() + 8) ||
-      len != total - kHeaderBytes - kFooterBytes) {
+  const uint64_t len = load_le64(rec);
+  if (crc32c_mask(crc32c(rec, 8)) != load_le32(rec + 8) || len != total - kHeaderBytes - kFooterBytes) {
     fail("%s: record %lld at byte offset %llu: length field changed since the shard was indexed",
          path, static_cast<long long>(record), ull(off));
   }
-  const char* data = buf_.data() + kHeaderBytes;
+  const char* data = rec + kHeaderBytes;
   uint32_t stored = crc32c_unmask(load_le32(data + len));
   uint32_t computed = crc32c(data, static_cast<size_t>(len));
   if (stored != computed) {

@@ -1,6 +1,9 @@
 // Raw record access to the TFRecord shards of one SplitReader, by (shard, record) number.
-// Uncompressed shards: an offset index built on a shard's first use by hopping record headers
-// with pread (length CRCs checked), then one pread per record (both CRCs checked). Compressed
+// Uncompressed shards are memory-mapped (MappedFile: a shard truncated while mapped stops the
+// process with an error naming it): an offset index built on a shard's first use by hopping
+// record headers (length CRCs checked), then each record read where it lies, both CRCs checked,
+// without copying it out of the page cache (pread's copy was a quarter of the loader's time,
+// docs/benchmarks.md). Compressed
 // shards (.zlib/.gz): decompressed whole with TFRecordReader. Records declared with plan() are
 // kept until read once, then freed (each shard decompressed once per plan); other reads go
 // through an LRU of `capacity` whole decompressed shards. Not thread-safe: one per SplitReader.
@@ -8,9 +11,11 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "bend/core/mapped_file.hpp"
 #include "bend/train/dataset.hpp"
 
 namespace bend {
@@ -35,7 +40,7 @@ class ShardCache {
 
  private:
   struct Plain {                   // an uncompressed shard
-    int fd = -1;                   // open while fd >= 0
+    std::unique_ptr<MappedFile> map;  // while mapped
     std::vector<uint64_t> offsets; // [n_records + 1] record starts, then the file size
     uint64_t last_use = 0;
   };
@@ -55,9 +60,8 @@ class ShardCache {
   const char* get_packed(int32_t shard, int64_t record, size_t& n_bytes);
   bool take_planned(int32_t shard, int64_t record);
   void unpack(int32_t shard, std::vector<std::string>& out, const std::vector<char>* keep);
-  int open_fd(int32_t shard);
+  const MappedFile& mapped(int32_t shard);
   void build_index(int32_t shard);
-  void pread_exact(int32_t shard, char* dst, size_t n, uint64_t offset, int64_t record);
 
   std::vector<ShardInfo> shards_;
   std::vector<bool> compressed_;     // [n_shards]
@@ -65,10 +69,10 @@ class ShardCache {
   std::vector<Unpacked> unpacked_;   // [<= capacity_]
   std::vector<Planned> planned_;     // [n_shards] when a plan was given, else empty
   int capacity_ = 2;
-  int n_open_fds_ = 0;
+  int n_mapped_ = 0;
   uint64_t clock_ = 0;               // use counter for LRU decisions
   int64_t n_loads_ = 0;
-  std::string buf_;                  // header + data + footer of the last plain record
+  std::string buf_;                  // the last planned record of a compressed shard
 };
 
 }  // namespace bend

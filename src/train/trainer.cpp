@@ -77,7 +77,7 @@ class TrainRun {
   int next_loader_epoch_ = 0;
 };
 
-// The head's logits for a batch, its inputs read in place (BatchLoader: channels first).
+// The head's logits for a batch, its inputs read in place in either BatchLoader layout.
 torch::Tensor head_logits(Head& head, Batch& b) {
   if (b.channels_first) {
     return head->forward_channels_first(torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32));

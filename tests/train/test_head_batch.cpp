@@ -1,9 +1,11 @@
-// HeadBatchBuilder (the training loader's channels-first collate) against collate() and a plain
-// transposing loop written here: same batch, inputs [n, dim, max_len], zero padding, same errors.
+// HeadBatchBuilder (the training loader's collate) against collate() and a plain transposing loop
+// written here: same batch, inputs [n, dim, max_len] below dim 128 and collate()'s own
+// [n, max_len, dim] from 128, zero padding, borrowed inputs, same errors.
 #include <catch2/catch.hpp>
 
 #include <cstdint>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "../../src/train/head_batch.hpp"
@@ -55,8 +57,9 @@ void check_same_as_collate(const std::vector<bend::Sample>& samples, bend::HeadB
   bend::Batch want;
   bend::collate(samples, want);
   build(builder, samples, got);
-  CHECK(got.channels_first);
   CHECK_FALSE(want.channels_first);
+  const bool cf = !samples.empty() && samples[0].dim < 128;  // the layout rule, restated
+  CHECK(got.channels_first == cf);
   CHECK(got.n == want.n);
   CHECK(got.max_len == want.max_len);
   CHECK(got.dim == want.dim);
@@ -64,7 +67,21 @@ void check_same_as_collate(const std::vector<bend::Sample>& samples, bend::HeadB
   CHECK(got.indices == want.indices);
   CHECK(got.label_shape == want.label_shape);
   CHECK(got.labels == want.labels);
-  CHECK(got.inputs == reference_channels_first(want));
+  CHECK(got.inputs == (cf ? reference_channels_first(want) : want.inputs));
+}
+
+// The same samples with their inputs borrowed (as SplitReader::read(.., borrow=true) gives
+// them): the float32 bytes at an odd address in `bytes`, `inputs` left empty.
+std::vector<bend::Sample> borrowed(const std::vector<bend::Sample>& samples, std::vector<std::string>& bytes) {
+  std::vector<bend::Sample> out = samples;
+  bytes.assign(samples.size(), std::string());
+  for (size_t i = 0; i < samples.size(); ++i) {
+    bytes[i] = "x" + std::string(reinterpret_cast<const char*>(samples[i].inputs.data()),
+                                 samples[i].inputs.size() * sizeof(float));
+    out[i].inputs.clear();
+    out[i].borrowed_f32 = bytes[i].data() + 1;
+  }
+  return out;
 }
 
 }  // namespace
@@ -116,6 +133,44 @@ TEST_CASE("HeadBatchBuilder gives collate()'s batch, channels first") {
   SECTION("an empty batch") {
     check_same_as_collate({}, builder, got);
     CHECK(got.inputs.empty());
+  }
+}
+
+TEST_CASE("HeadBatchBuilder keeps BEND's [n, max_len, dim] layout from dim 128") {
+  std::mt19937 rng(12);
+  bend::HeadBatchBuilder builder;
+  bend::Batch got;
+  for (int64_t dim : {127, 128, 256}) {
+    INFO("dim " << dim);
+    std::vector<bend::Sample> samples;
+    const int64_t lengths[] = {3, 9, 9, 2, 30, 31, 1};
+    for (int i = 0; i < 7; ++i) samples.push_back(make_sample(rng, i, lengths[i], dim, {lengths[i]}));
+    check_same_as_collate(samples, builder, got);  // growing lengths: rows moved, zero padding
+    CHECK(got.channels_first == (dim < 128));
+    std::vector<bend::Sample> equal;
+    for (int i = 0; i < 3; ++i) equal.push_back(make_sample(rng, i, 16, dim, {6}));
+    check_same_as_collate(equal, builder, got);  // reused buffers, shorter rows
+  }
+}
+
+TEST_CASE("HeadBatchBuilder copies borrowed float32 inputs from unaligned bytes") {
+  std::mt19937 rng(13);
+  bend::HeadBatchBuilder builder;
+  for (int64_t dim : {5, 256}) {
+    INFO("dim " << dim);
+    std::vector<bend::Sample> samples;
+    const int64_t lengths[] = {4, 11, 7};
+    for (int i = 0; i < 3; ++i) samples.push_back(make_sample(rng, i, lengths[i], dim, {lengths[i]}));
+    std::vector<std::string> bytes;
+    bend::Batch from_values, from_bytes;
+    build(builder, samples, from_values);
+    build(builder, borrowed(samples, bytes), from_bytes);
+    CHECK(from_bytes.channels_first == from_values.channels_first);
+    CHECK(from_bytes.inputs == from_values.inputs);
+    CHECK(from_bytes.labels == from_values.labels);
+    bend::Batch want;
+    bend::collate(samples, want);
+    CHECK(from_values.inputs == (dim < 128 ? reference_channels_first(want) : want.inputs));
   }
 }
 

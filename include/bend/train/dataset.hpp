@@ -19,6 +19,10 @@ struct Sample {
   int64_t index = 0;                  // BED data row (0-based, over the whole BED file)
   int64_t length = 0, dim = 0;        // embedding shape
   std::vector<float> inputs;          // [length, dim] row-major, decoded from the stored dtype
+  // Set instead of `inputs` (then empty) by SplitReader::read(r, out, /*borrow=*/true) for a
+  // float32 record: its [length, dim] little-endian values where the reader holds them
+  // (unaligned: copy with memcpy), valid until the reader's next read. nullptr otherwise.
+  const char* borrowed_f32 = nullptr;
   std::vector<float> labels;          // flattened row-major; int64 labels converted to float
   std::vector<int64_t> label_shape;   // e.g. [label_depth], [n_bins], [length]; [0] without labels
 };
@@ -77,7 +81,8 @@ class SplitReader {
 
   // Reads and decodes record `r` into `out` (buffers reused). Checks both CRCs, the Example and
   // that its dim equals the manifest's. Errors name the shard file, record number and problem.
-  void read(RecordRef r, Sample& out);
+  // With `borrow`, a float32 record's inputs are not copied: out.borrowed_f32 points at them.
+  void read(RecordRef r, Sample& out, bool borrow = false);
   // Declares the reads to come, each record once (e.g. this rank's share of an epoch order);
   // replaces the previous plan. Only changes memory use and speed for compressed shards: a
   // planned record is freed once read, a second read of it goes through the LRU. Throws
@@ -149,7 +154,7 @@ SplitNames cv_fold_splits(int fold, int n_parts = 10);
 struct Batch {
   int64_t n = 0, max_len = 0, dim = 0;
   std::vector<float> inputs;         // [n, max_len, dim]; [n, dim, max_len] if channels_first
-  bool channels_first = false;       // the head's layout (training's BatchLoader); collate: false
+  bool channels_first = false;       // training's BatchLoader for dim < 128 (head_batch.hpp); collate: false
   std::vector<int64_t> lengths;      // [n] unpadded lengths
   std::vector<float> labels;         // [n, label_len_max, ...rest]
   std::vector<int64_t> label_shape;  // [n, label_len_max, ...rest] ([n] for scalar labels)
