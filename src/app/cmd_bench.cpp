@@ -137,6 +137,17 @@ void run_bench_train(const TrainBenchSettings& s, const std::string& criterion) 
       (long long)t.head.output_window, (long long)t.head.n_out, criterion.c_str(), (long long)t.batch_rows,
       t.threads, (long long)r.steps, r.wall_s, r.rows_per_s);
 }
+
+void run_bench_load(const LoadBenchSettings& s) {
+  LoadBenchResult r = bench_load_batches(s);
+  if (r.batches == 0) fail("bend bench load: %s: split %s has no records", s.data_dir.c_str(), s.split.c_str());
+  const double mib = double(r.input_bytes) / (1024.0 * 1024.0);
+  std::printf(
+      "bend bench load: %s split %s, batch %lld, %d passes: %lld batches (%.0f MiB of inputs) in %.3f s wall, "
+      "%.3f s CPU: ms_cpu_per_batch=%.2f mib_per_cpu_s=%.0f\n",
+      s.data_dir.c_str(), s.split.c_str(), (long long)s.batch_rows, s.passes, (long long)r.batches, mib,
+      r.wall_s, r.cpu_s, 1000.0 * r.cpu_s / double(r.batches), mib / r.cpu_s);
+}
 #endif
 
 }  // namespace
@@ -187,6 +198,19 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   tr->add_option("--seed", t->seed, "Seed of the weights and batches")->capture_default_str();
   tr->callback([t, criterion] { BEND_RUN_WITH_TORCH("bend bench train", run_bench_train(*t, *criterion)); });
+
+  auto l = std::make_shared<LoadBenchSettings>();
+  CLI::App* ld = bench->add_subcommand(
+      "load", "Time bend train's data loading alone (read, check, decode, collate) over one split");
+  ld->add_option("--data", l->data_dir, "A `bend embed` output directory")->required();
+  ld->add_option("--split", l->split, "Split to read")->capture_default_str();
+  ld->add_option("--batch", l->batch_rows, "Rows per batch")->capture_default_str();
+  ld->add_option("--shuffle-buffer", l->shuffle_buffer, "As bend train's")->capture_default_str();
+  ld->add_option("--passes", l->passes, "Timed passes over the split (after one warm-up pass)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  ld->add_option("--seed", l->seed, "Seed of the epoch orders")->capture_default_str();
+  ld->callback([l] { BEND_RUN_WITH_TORCH("bend bench load", run_bench_load(*l)); });
 }
 
 }  // namespace bend

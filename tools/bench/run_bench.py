@@ -243,37 +243,42 @@ def train_rows_per_s(stderr):
 
 def bench_train(a, d, bed, fa, onehot_out):
     """Head training: bend train (data from shards) vs bend bench train (in-memory batches) vs a
-    python3-torch loop (in-memory batches), for 512 x 5 (one-hot) and 512 x 256 inputs."""
+    python3-torch loop (in-memory batches), for 512 x 5 (one-hot) and 512 x 256 inputs; and
+    bend bench load: the loader's CPU time per batch on its own."""
     data256 = os.path.join(d, "train256")
     ckpt = os.path.join(d, "resnet256")
     shutil.rmtree(ckpt, ignore_errors=True)
     run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "2", "--hidden-size", "256",
          "--n-layers", "1"])
     sub = os.path.join(d, "train256.bed")
-    n = 64 if a.quick else 256
+    # 16 batches of 64 per epoch (768 MiB of float32 shards): long enough that the steady state,
+    # not the first batches of an epoch (read ahead during validation), decides the rate
+    n = 64 if a.quick else 1024
     subset_bed(bed, sub, {"train": n, "valid": n // 4, "test": n // 4})
     shutil.rmtree(data256, ignore_errors=True)
     run(embed_args(a, sub, fa, data256, "resnetlm", ["--checkpoint", ckpt]))
     epochs = 2 if a.quick else 3
     res = {}
     for name, data, dim in (("512x5", onehot_out, 5), ("512x256", data256, 256)):
-        tr = []
-        for _ in range(a.runs):
+        common = ["--input-dim", str(dim), "--label-depth", str(HISTONE_LABEL_DEPTH), "--output-window", "512",
+                  "--batch", "64", "--threads", str(a.threads), "--seconds", "2" if a.quick else "5"]
+        tr, mem, py, loads = [], [], [], []
+        for _ in range(a.runs):  # interleaved, so that a slower spell of the machine hits all of them
             shutil.rmtree(os.path.join(d, "train_out_" + name), ignore_errors=True)
             p = run(train_args(a, data, os.path.join(d, "train_out_" + name), a.threads, epochs))
             tr.append(train_rows_per_s(p.stderr))
-        common = ["--input-dim", str(dim), "--label-depth", str(HISTONE_LABEL_DEPTH), "--output-window", "512",
-                  "--batch", "64", "--threads", str(a.threads), "--seconds", "2" if a.quick else "5"]
-        mem, py = [], []
-        for _ in range(a.runs):
             p = run([a.bend, "bench", "train"] + common)
             mem.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
             p = run([PY, os.path.join(HERE, "torch_train_loop.py")] + common)
             py.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
+            p = run([a.bend, "bench", "load", "--data", data, "--batch", "64"])
+            loads.append(float(re.search(r"ms_cpu_per_batch=([0-9.]+)", p.stdout).group(1)))
         t, m, q = statistics.median(tr), statistics.median(mem), statistics.median(py)
+        step_ms = 64 * 1000.0 / m  # one in-memory training step, wall
         res[name] = {"bend_train_rows_per_s": t, "bend_in_memory_rows_per_s": m, "torch_loop_rows_per_s": q,
                      "ratio_vs_torch": t / q, "target_vs_torch": ">= 1.0x",
-                     "loading_overhead": m / t - 1, "target_loading_overhead": "<= 10%"}
+                     "loading_overhead": m / t - 1, "target_loading_overhead": "<= 10%",
+                     "loader_ms_cpu_per_batch": statistics.median(loads), "in_memory_step_ms": step_ms}
     return res
 
 
@@ -547,6 +552,11 @@ def print_table(res):
             print(fmt % ("head training %s loading" % name, "bend train %.0f vs in-memory batches %.0f rows/s"
                          % (t["bend_train_rows_per_s"], t["bend_in_memory_rows_per_s"]),
                          "%+.0f%%" % (100 * t["loading_overhead"]), t["target_loading_overhead"]))
+            if "loader_ms_cpu_per_batch" in t:
+                print(fmt % ("  loader alone (bend bench load)", "%.2f ms CPU per batch of 64; in-memory step %.1f ms"
+                             % (t["loader_ms_cpu_per_batch"], t["in_memory_step_ms"]),
+                             "%.0f%%" % (100 * t["loader_ms_cpu_per_batch"] / t["in_memory_step_ms"]),
+                             "(CPU the loader takes from the step)"))
     if "scaling" in res:
         sc = res["scaling"]
         print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 128, 8 layers), 1 thread/rank: %.2fs vs %.2fs"

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #include "bend/train/head_config.hpp"
 
@@ -26,9 +27,31 @@ struct TrainBenchResult {
 };
 
 // Runs forward + loss + backward + AdamW step on 4 pre-made random batches in turn until
-// `min_seconds` have passed. The batches are channels first, the layout bend train's loader
-// gives the head, and the allocator is set up as for bend train (tune_allocator_for_training).
+// `min_seconds` have passed. The batches are in the layout bend train's loader gives the head
+// (channels first below dim 128, src/train/head_batch.hpp), and the allocator is set up as for bend train (tune_allocator_for_training).
 // Throws bend::Error on a bad head configuration.
 TrainBenchResult bench_train_steps(const TrainBenchSettings& s);
+
+// `bend bench load`: bend train's data loading on its own (BatchLoader: read, check CRCs, decode,
+// collate) over one split of an embed output, without the model. The loader
+// thread does all the work while the caller only takes batches, so the process CPU time is
+// the loader's. One untimed warm-up pass (offset index, page cache, pooled buffers).
+struct LoadBenchSettings {
+  std::string data_dir;          // a `bend embed` output directory
+  std::string split = "train";
+  int64_t batch_rows = 64;
+  int64_t shuffle_buffer = 1000; // bend train's default
+  int passes = 3;                // timed passes over the split, each in its own epoch order
+  uint64_t seed = 1;
+};
+
+struct LoadBenchResult {
+  int64_t batches = 0;
+  int64_t input_bytes = 0;       // float32 bytes of the batches' inputs (padding included)
+  double wall_s = 0, cpu_s = 0;  // over the timed passes
+};
+
+// Throws bend::Error as SplitReader does (missing or damaged data).
+LoadBenchResult bench_load_batches(const LoadBenchSettings& s);
 
 }  // namespace bend
