@@ -258,6 +258,13 @@ class HeadLossReference(unittest.TestCase):
                          window=0, n_out=2)
         self.check(t, m)
 
+    def test_wide_inputs_bce_pooled(self):
+        # dim >= 128: the width from which bend train hands the head [batch, len, dim] batches
+        # (its channels-last first convolution) rather than channels-first ones
+        t, m = make_case(10, "bce", batch=3, length=64, input_dim=160, hidden=16, kernel=3,
+                         window=64, n_out=4)
+        self.check(t, m)
+
     def test_seeded_init_is_pytorch_default_init(self):
         t, m = make_case(8, "cross_entropy", batch=2, length=20, input_dim=13, hidden=17,
                          kernel=5, window=0, n_out=3, with_weights=False)
