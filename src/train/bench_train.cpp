@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "adamw.hpp"
-#include "alloc_tuning.hpp"
+#include "bend/core/alloc_tuning.hpp"
 #include "head_batch.hpp"
 #include "bend/core/log.hpp"
 #include "head.hpp"
@@ -16,7 +16,7 @@ namespace bend {
 TrainBenchResult bench_train_steps(const TrainBenchSettings& s) {
   validate_head_config(s.head);
   torch::set_num_threads(s.threads);
-  tune_allocator_for_training();
+  tune_allocator_for_batches();
   Head head(s.head, s.seed);
   AdamW::Options o;
   o.lr = s.lr;

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "adamw.hpp"
-#include "alloc_tuning.hpp"
+#include "bend/core/alloc_tuning.hpp"
 #include "batch_loader.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
@@ -141,7 +141,7 @@ void TrainRun::setup() {
     }
   });
   torch::set_num_threads(cfg_.threads);
-  tune_allocator_for_training();
+  tune_allocator_for_batches();
   head_ = Head(head_cfg_, cfg_.seed);
   AdamW::Options o;
   o.lr = cfg_.lr;

@@ -1,5 +1,5 @@
-// tune_allocator_for_training (see alloc_tuning.hpp).
-#include "alloc_tuning.hpp"
+// tune_allocator_for_batches (see bend/core/alloc_tuning.hpp).
+#include "bend/core/alloc_tuning.hpp"
 
 #include <malloc.h>
 
@@ -11,7 +11,7 @@
 
 namespace bend {
 
-void tune_allocator_for_training() {
+void tune_allocator_for_batches() {
   static bool done = false;
   if (done) return;
   done = true;
@@ -20,7 +20,7 @@ void tune_allocator_for_training() {
 #ifdef __GLIBC__
   // M_TRIM_THRESHOLD first: setting it also stops glibc from moving the thresholds itself.
   if (mallopt(M_TRIM_THRESHOLD, INT_MAX) != 1 || mallopt(M_MMAP_MAX, 0) != 1) {
-    log_warn("mallopt refused the training allocator settings; keeping glibc's defaults");
+    log_warn("mallopt refused the batch allocator settings; keeping glibc's defaults");
   }
 #endif
 }
