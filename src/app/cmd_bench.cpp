@@ -10,7 +10,6 @@
 #include <string>
 #include <vector>
 
-#include "bend/core/alloc_tuning.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
@@ -93,7 +92,6 @@ void write_bench_dumps(const BenchForwardArgs& a, const std::vector<std::vector<
 void run_bench_forward(const BenchForwardArgs& a) {
   if (a.seconds < 0) fail("bend bench forward: --seconds must be >= 0 (got %g)", a.seconds);
   const std::vector<std::string> seqs = bench_sequences(a);
-  tune_allocator_for_batches();  // as bend embed
   std::unique_ptr<Embedder> model = make_embedder(a.model);
 
   std::vector<std::vector<int32_t>> ids(seqs.size());

@@ -1,5 +1,6 @@
 #include "bend/models/register.hpp"
 
+#include "bend/core/alloc_tuning.hpp"
 #include "bend/core/error.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/models/awdlstm.hpp"
@@ -28,7 +29,13 @@ EmbedderInfo entry(const char* name, const char* description, EmbedderFactory ma
   e.name = name;
   e.description = description;
   e.needs_checkpoint = true;
-  e.make = std::move(make);
+  // LibTorch models allocate and free tens of MB of tensors per batch: keep that memory in the
+  // process (no page faults per batch; bend/core/alloc_tuning.hpp). The one-hot encoder, which
+  // does not, keeps glibc's defaults and its small footprint.
+  e.make = [make = std::move(make)](const EmbedderOptions& o) {
+    tune_allocator_for_batches();
+    return make(o);
+  };
   e.dim = dim;
   e.tokenizer = tokenizer;
   e.max_input = std::move(max_input);

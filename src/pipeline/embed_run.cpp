@@ -1,4 +1,3 @@
-#include "bend/core/alloc_tuning.hpp"
 #include "bend/pipeline/embed_run.hpp"
 
 #include <algorithm>
@@ -250,7 +249,6 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   EmbedderOptions mo = p.model;
   mo.local_rank = comm.local_rank();
   collective_check(comm, "checking settings", [&] { check_settings(p); });
-  tune_allocator_for_batches();  // every batch reuses the memory of the last (no page faults)
   collective_check(comm, "loading the model", [&] { model = make_embedder(mo); });
 
   Rank0State s;

@@ -1,4 +1,3 @@
-#include "bend/core/alloc_tuning.hpp"
 #include "bend/pipeline/genome_run.hpp"
 
 #include <algorithm>
@@ -351,7 +350,6 @@ void run_genome(const GenomeParams& p, Comm& comm) {
   EmbedderOptions mo = p.model;
   mo.local_rank = comm.local_rank();
   collective_check(comm, "checking settings", [&] { check_genome_settings(p); });
-  tune_allocator_for_batches();  // every batch reuses the memory of the last (no page faults)
   collective_check(comm, "loading the model", [&] { model = make_embedder(mo); });
   GenomeState s;
   collective_check(comm, "planning", [&] {
