@@ -3,6 +3,7 @@ TFRecord output of the same run (bytes) and the samtools one-hot truth; labels e
 the source HDF5; np = 1, 2, 3 give identical datasets; float16/bfloat16 bytes; inspect verifies and
 catches corruption; training reads it with the same results as from TFRecord; bad input (other parameters, foreign file, locked file, compression, a full
 disk) is refused with a clear message and never leaves a file that looks complete."""
+import csv
 import fcntl
 import json
 import os
@@ -180,6 +181,42 @@ class EmbedHdf5(unittest.TestCase):
             results[name] = {f: bt.read_text(os.path.join(out, f)) for f in ("losses.csv", "best_model_metrics.csv")}
         self.assertEqual(results["h5"], results["tf"])
         self.assertEqual(len(results["h5"]["losses.csv"].splitlines()), 4)
+
+    def test_training_on_wide_embeddings_from_hdf5_equals_tfrecord_and_np2_equals_np1(self):
+        # dim 160: the loader keeps [n, len, dim] batches (the head's channels-last convolution);
+        # TFRecord records are mapped and copied straight into the batch, HDF5 rows decoded
+        head, rows = bt.read_bed_rows(os.path.join(self.data, "histone_demo", "histone_demo.bed"))
+        per_split = {"train": 96, "valid": 32, "test": 32}
+        bed = os.path.join(self.work, "wide.bed")
+        with open(bed, "w") as f:
+            f.write("\t".join(head) + "\n")
+            for r in rows:
+                if per_split.get(r[-1], 0) > 0:
+                    per_split[r[-1]] -= 1
+                    f.write("\t".join(r) + "\n")
+        ckpt = os.path.join(self.work, "resnet160")
+        bt.bend(["model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "4", "--hidden-size", "160",
+                 "--n-layers", "1"])
+        args = ["--label-depth", "6", "--criterion", "bce", "--metric", "auroc", "--output-window", "512",
+                "--batch-size", "16", "--seed", "1", "--epochs", "2", "--shuffle-buffer", "50"]
+        results = {}
+        for fmt in ("tfrecord", "hdf5"):
+            data = os.path.join(self.work, "wide_" + fmt)
+            bt.bend(["embed", "--bed", bed, "--genome", os.path.join(self.data, "genome", "demo.fa"), "--model",
+                     "resnetlm", "--checkpoint", ckpt, "--out", data, "--shard-rows", "32", "--label-depth", "6",
+                     "--read-strand", "--format", fmt], np_ranks=2)
+            for np_ranks in (1, 2):
+                out = os.path.join(self.work, "wide_train_%s_np%d" % (fmt, np_ranks))
+                p = bt.bend(["train", "--data", data, "--out", out] + args, np_ranks=np_ranks)
+                self.assertIn("dim 160", p.stderr)
+                results[fmt, np_ranks] = [r for r in csv.reader(open(os.path.join(out, "losses.csv")))]
+        self.assertEqual(results["hdf5", 1], results["tfrecord", 1])
+        self.assertEqual(results["hdf5", 2], results["tfrecord", 2])
+        one, two = results["tfrecord", 1], results["tfrecord", 2]
+        self.assertEqual(len(one), 3)
+        for a, b in zip(one[1:], two[1:]):
+            for x, y in zip(a[1:], b[1:]):  # losses and AUROC: the same up to float rounding
+                self.assertLessEqual(abs(float(x) - float(y)), 1e-5 * max(1.0, abs(float(x))), (one, two))
 
     def test_inspect_verifies_and_names_a_corrupt_shard(self):
         p = bt.bend(["inspect", self.h5])
