@@ -17,8 +17,11 @@ import unittest
 
 import bendtest as bt
 
+# 4 epochs: a signal sent once epoch 1 is logged must find training still running (an epoch of
+# 121 steps takes ~0.2 s; with 2 epochs it could arrive during the final test evaluation, when
+# there is nothing left to stop, and bend rightly finishes with 0)
 HISTONE = ["--label-depth", "6", "--criterion", "bce", "--metric", "auroc", "--output-window", "512",
-           "--batch-size", "4", "--seed", "1", "--epochs", "2"]
+           "--batch-size", "4", "--seed", "1", "--epochs", "4"]
 
 
 def rank_pids(mpirun_pid):
@@ -225,7 +228,7 @@ class TrainStop(unittest.TestCase):
 
     def assert_resumes_identically(self, out):
         p = bt.bend(self.args(out), np_ranks=2)
-        self.assertRegex(p.stderr, r"resuming (in epoch \d of 2 after step \d+|after epoch \d of 2)")
+        self.assertRegex(p.stderr, r"resuming (in epoch \d of 4 after step \d+|after epoch \d of 4)")
         for name in ("losses.csv", "best_model_metrics.csv"):
             self.assertEqual(bt.read_text(os.path.join(out, name)), bt.read_text(os.path.join(self.ref, name)), name)
         self.assertFalse(os.path.exists(os.path.join(out, "checkpoints", "partial.safetensors")))
@@ -243,8 +246,8 @@ class TrainStop(unittest.TestCase):
 
     def test_sigterm_to_one_rank_stops_both_at_the_same_boundary_and_resumes_identically(self):
         out = os.path.join(self.work, "term")
-        log = self.run_stopped(out, lambda p: os.kill(rank_pids(p.pid)[1], signal.SIGTERM), after="epoch 1/2")
-        self.assertRegex(log, r"bend: stopped by SIGTERM (in epoch \d after step|after epoch \d of 2)")
+        log = self.run_stopped(out, lambda p: os.kill(rank_pids(p.pid)[1], signal.SIGTERM), after="epoch 1/4")
+        self.assertRegex(log, r"bend: stopped by SIGTERM (in epoch \d after step|after epoch \d of 4)")
         self.assert_resumes_identically(out)
 
 
