@@ -63,6 +63,18 @@ bool is_norm(const std::string& name) {
 }
 
 // Removes a stale "<dir>.tmp" left by an interrupted write (files only; we never nest).
+// Appends "FILE_NAME (expected F32 [..], got DT [..])" to `misshaped` when the tensor's shape is
+// not spec's or its dtype is not a float type the loader converts.
+void note_misshaped(const SafetensorsFile& weights, const std::string& file_name, const TensorSpec& spec,
+                    std::string& misshaped) {
+  const TensorInfo& t = weights.info(file_name);
+  const bool is_float = t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64";
+  if (t.shape != spec.shape || !is_float) {
+    misshaped += (misshaped.empty() ? "" : ", ") + file_name + " (expected F32 " + shape_str(spec.shape) +
+                 ", got " + t.dtype + " " + shape_str(t.shape) + ")";
+  }
+}
+
 void remove_stale_dir(const std::string& dir) {
   if (!path_exists(dir)) return;
   for (const std::string& name : list_dir(dir)) remove_if_exists(path_join(dir, name));
@@ -89,13 +101,7 @@ std::map<std::string, std::string> check_transformer_weights(const SafetensorsFi
       continue;
     }
     used.insert(file_name);
-    const TensorInfo& t = weights.info(file_name);
-    const bool is_float =
-        t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64";
-    if (t.shape != spec.shape || !is_float) {
-      misshaped += (misshaped.empty() ? "" : ", ") + file_name + " (expected F32 " +
-                   shape_str(spec.shape) + ", got " + t.dtype + " " + shape_str(t.shape) + ")";
-    }
+    note_misshaped(weights, file_name, spec, misshaped);
     found[spec.name] = file_name;
   }
   for (const auto& kv : weights.tensors()) {
@@ -128,13 +134,7 @@ MlmHeadTensors check_mlm_head_weights(const SafetensorsFile& weights,
       if (!optional) missing += (missing.empty() ? "" : ", ") + names[0];
       return file_name;
     }
-    const TensorInfo& t = weights.info(file_name);
-    const bool is_float =
-        t.dtype == "F32" || t.dtype == "F16" || t.dtype == "BF16" || t.dtype == "F64";
-    if (t.shape != spec.shape || !is_float) {
-      misshaped += (misshaped.empty() ? "" : ", ") + file_name + " (expected F32 " +
-                   shape_str(spec.shape) + ", got " + t.dtype + " " + shape_str(t.shape) + ")";
-    }
+    note_misshaped(weights, file_name, spec, misshaped);
     return file_name;
   };
   const int64_t h = cfg.hidden_size, v = cfg.vocab_size;
