@@ -4,8 +4,10 @@ Independent of bend's own code: TFRecord framing is parsed here with struct and 
 CRC32C, Examples are parsed by python3-protobuf from a schema compiled at test time, and
 sequences come from samtools.
 """
+import atexit
 import functools
 import os
+import shutil
 import struct
 import subprocess
 import sys
@@ -70,7 +72,7 @@ def bend(args, np_ranks=1, check=True, **kw):
 @functools.lru_cache(maxsize=None)
 def demo_data(scale="small", seed=1):
     """Generates the demo data once per test process; returns its directory."""
-    out = os.path.join(tempfile.mkdtemp(prefix="bend-demo-"), "data")
+    out = os.path.join(tmpdir("bend-demo-"), "data")
     run([PYTHON, os.path.join(SOURCE_DIR, "tools", "make_demo_data.py"), "--out", out,
          "--seed", str(seed), "--scale", scale])
     return out
@@ -78,7 +80,7 @@ def demo_data(scale="small", seed=1):
 
 @functools.lru_cache(maxsize=None)
 def example_pb2():
-    d = tempfile.mkdtemp(prefix="bend-proto-")
+    d = tmpdir("bend-proto-")
     with open(os.path.join(d, "benddemo_example.proto"), "w") as f:
         f.write(EXAMPLE_PROTO)
     run(["protoc", "--python_out=" + d, "-I", d, os.path.join(d, "benddemo_example.proto")])
@@ -212,5 +214,9 @@ def kill_session(sid, timeout=60):
 
 
 def tmpdir(prefix="bend-test-"):
+    """A fresh directory under $TMPDIR, removed with its contents when the test process exits
+    (kept for inspection when BEND_TEST_KEEP_TMP=1)."""
     d = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("BEND_TEST_KEEP_TMP") != "1":
+        atexit.register(shutil.rmtree, d, True)
     return d

@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 import unittest
 
@@ -143,7 +142,7 @@ class Genome(unittest.TestCase):
             self.assertIn(msg, p.stderr)
 
     def test_the_space_check_refuses_a_plan_larger_than_the_free_space(self):
-        mnt = tempfile.mkdtemp(prefix="bend-tmpfs-")
+        mnt = bt.tmpdir("bend-tmpfs-")
         mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", mnt],
                                  capture_output=True).returncode == 0
         if mounted:

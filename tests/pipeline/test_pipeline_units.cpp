@@ -11,6 +11,7 @@
 #include "bend/pipeline/plan.hpp"
 #include "bend/pipeline/work.hpp"
 #include "bend/task/bed.hpp"
+#include "../common/temp_dir.hpp"
 
 using namespace bend;
 
@@ -125,8 +126,8 @@ TEST_CASE("work messages round-trip every field, and a truncated message is an e
 }
 
 TEST_CASE("the journal survives a torn last line and the manifest diff names changed keys") {
-  char tmpl[] = "/tmp/bend-manifest-XXXXXX";
-  std::string dir = mkdtemp(tmpl);
+  bend_test::TempDir tmp;
+  const std::string dir = tmp.path;
   {
     RunManifest m(dir);
     ShardEntry e;

@@ -1,6 +1,7 @@
 """Our AdamW (explicit state, checkpointable) takes the same steps as torch.optim.AdamW."""
 import json
 import os
+import shutil
 import struct
 import subprocess
 import tempfile
@@ -45,7 +46,8 @@ class AdamWReference(unittest.TestCase):
         init = {k: rng.standard_normal(s).astype(np.float32) for k, s in shapes.items()}
         grads = {(k, s): (rng.standard_normal(shapes[k]) * 10 ** rng.uniform(-4, 2)).astype(np.float32)
                  for k in shapes for s in range(steps)}
-        d = tempfile.mkdtemp()
+        d = tempfile.mkdtemp(prefix="bend-adamw-")
+        self.addCleanup(shutil.rmtree, d, True)
         tensors = {"param." + k: v for k, v in init.items()}
         tensors.update({"grad.%s.%d" % (k, s): g for (k, s), g in grads.items()})
         write_st(os.path.join(d, "in.safetensors"), tensors)
