@@ -1,7 +1,5 @@
 #include "batch_loader.hpp"
 
-#include "head_batch.hpp"
-
 namespace bend {
 
 Batch BatchPool::take() {
@@ -19,7 +17,7 @@ void BatchPool::give(Batch&& b) {
 }
 
 BatchLoader::BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank,
-                         int size, BatchPool& pool, int64_t first_batch)
+                         int size, BatchPool& pool, int64_t first_batch, ParallelRows parallel)
     : reader_(reader),
       order_(std::move(order)),
       batch_size_(batch_size),
@@ -27,7 +25,8 @@ BatchLoader::BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int6
       first_batch_(first_batch),
       rank_(rank),
       size_(size),
-      pool_(pool) {
+      pool_(pool),
+      parallel_(std::move(parallel)) {
   // Tell the reader what this rank will read, in order, so compressed shards are inflated once.
   std::vector<RecordRef> mine;
   for (int64_t b = first_batch_; b < n_batches_; ++b) {
@@ -46,19 +45,22 @@ BatchLoader::~BatchLoader() {
 
 void BatchLoader::run() {
   try {
-    Sample sample;  // one record at a time, written into the batch
+    Sample sample;  // one record at a time, written into the batch (or deferred)
     HeadBatchBuilder builder;
+    // Deferred only where the builder would copy them unchanged (not transposed).
+    const bool defer = !channels_first_for_dim(reader_.dim());
     for (int64_t b = first_batch_; b < n_batches_; ++b) {
       int64_t end = std::min<int64_t>(static_cast<int64_t>(order_.size()), (b + 1) * batch_size_);
       auto slice = rank_slice(b * batch_size_, end, rank_, size_);
-      Batch batch = pool_.take();
-      builder.begin(slice.second - slice.first, batch);
+      Loaded l;
+      l.batch = pool_.take();
+      builder.begin(slice.second - slice.first, l.batch, &l.deferred);
       for (int64_t i = slice.first; i < slice.second; ++i) {
-        reader_.read(order_[i], sample, /*borrow=*/true);  // copied into the batch at once
+        reader_.read(order_[i], sample, /*borrow=*/true, defer);
         builder.add(sample);
       }
       builder.finish();
-      if (!queue_.push(std::move(batch))) return;
+      if (!queue_.push(std::move(l))) return;
     }
   } catch (...) {
     error_ = std::current_exception();
@@ -66,10 +68,33 @@ void BatchLoader::run() {
   queue_.close();
 }
 
+// Copies and checks the deferred rows on the compute threads; the first bad row (in batch order,
+// whatever the threads did) is the error.
+void BatchLoader::fill_deferred(Loaded& l) {
+  const int64_t n = static_cast<int64_t>(l.deferred.size());
+  if (n == 0) return;
+  std::vector<uint32_t> crc(static_cast<size_t>(n), 0);
+  auto body = [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) crc[i] = fill_deferred_row(l.batch, l.deferred[i]);
+  };
+  if (parallel_) {
+    parallel_(n, body);
+  } else {
+    body(0, n);
+  }
+  for (int64_t i = 0; i < n; ++i) l.deferred[i].unchecked.check(crc[i]);  // the record's CRC error
+  l.deferred.clear();  // lets go of the mappings
+}
+
 bool BatchLoader::next(Batch& out) {
   pool_.give(std::move(out));
   out = Batch();
-  if (queue_.pop(out)) return true;
+  Loaded l;
+  if (queue_.pop(l)) {
+    fill_deferred(l);
+    out = std::move(l.batch);
+    return true;
+  }
   if (error_) std::rethrow_exception(error_);
   return false;
 }

@@ -1,12 +1,19 @@
 // Reads and collates this rank's part of each global batch on a background thread, so data
 // loading overlaps the forward and backward passes. Global batch b is records
 // order[b*B, (b+1)*B); rank r takes a contiguous slice of it (sizes differ by at most one).
+// Records of uncompressed TFRecord shards in the [n, max_len, dim] layout (float32, from dim 128)
+// are parsed on the loader thread with their data CRC still unchecked; next() copies their
+// values into the batch and checks their CRCs in one pass, spread over the compute threads
+// (`parallel`): a loader thread beside busy compute threads costs about its own CPU time in
+// wall time, the same work spread over all threads between steps half of it on 2 cores
+// (docs/benchmarks.md). A batch whose CRCs do not all match is never handed out.
 // Batches come in the head's layout (HeadBatchBuilder: inputs [n, dim, max_len] for dim < 128,
 // [n, max_len, dim] from 128, Batch::channels_first says which) and their
 // buffers go round through a BatchPool: next() hands the previous batch back, the loader
 // refills it, and the pool keeps them from one loader (epoch, evaluation) to the next.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -14,6 +21,7 @@
 
 #include "bend/core/queue.hpp"
 #include "bend/train/dataset.hpp"
+#include "head_batch.hpp"
 
 namespace bend {
 
@@ -39,29 +47,40 @@ class BatchPool {
   std::vector<Batch> kept_;
 };
 
+// Runs body(begin, end) over [0, n) in chunks, possibly on several threads (at::parallel_for in
+// bend train); empty: one call on the calling thread.
+using ParallelRows = std::function<void(int64_t n, const std::function<void(int64_t, int64_t)>& body)>;
+
 class BatchLoader {
  public:
   // `reader` is used only by the loader thread until the loader is destroyed. Global batches
   // before `first_batch` are skipped (resuming inside an epoch); n_batches() still counts them.
   // Batches come from and go back to `pool`, which must outlive the loader.
   BatchLoader(SplitReader& reader, std::vector<RecordRef> order, int64_t batch_size, int rank, int size,
-              BatchPool& pool, int64_t first_batch = 0);
+              BatchPool& pool, int64_t first_batch = 0, ParallelRows parallel = {});
   ~BatchLoader();
   int64_t n_batches() const { return n_batches_; }
   // The next global batch's local part (n may be 0), in HeadBatchBuilder's layout
   // (Batch::channels_first). What `out` held goes back to the pool first, so nothing may still
-  // point into its buffers (a tensor made with from_blob). Rethrows a read error.
+  // point into its buffers (a tensor made with from_blob). Rethrows a read error; throws
+  // bend::Error naming the shard file and record when a record's data CRC does not match.
   bool next(Batch& out);
 
  private:
+  struct Loaded {                      // a batch as the loader thread leaves it
+    Batch batch;
+    std::vector<DeferredRow> deferred; // rows still to copy and check (head_batch.hpp)
+  };
   void run();
+  void fill_deferred(Loaded& l);
 
   SplitReader& reader_;
   std::vector<RecordRef> order_;
   int64_t batch_size_, n_batches_, first_batch_;
   int rank_, size_;
   BatchPool& pool_;
-  BoundedQueue<Batch> queue_{2};
+  ParallelRows parallel_;
+  BoundedQueue<Loaded> queue_{2};
   std::exception_ptr error_;
   std::thread thread_;
 };

@@ -242,8 +242,9 @@ std::string SplitReader::where(RecordRef r) const {
   return strfmt("%s: record %d", shards_[r.shard].path.c_str(), r.record);
 }
 
-void SplitReader::read(RecordRef r, Sample& out, bool borrow) {
+void SplitReader::read(RecordRef r, Sample& out, bool borrow, bool defer_crc) {
   out.borrowed_f32 = nullptr;
+  out.unchecked = UncheckedRecord();
   if (!has(r)) {
     fail("%s: no record (shard %d, record %d): %zu shards of splits %s", dir_.c_str(), r.shard,
          r.record, shards_.size(), join(splits_, ",").c_str());
@@ -253,25 +254,32 @@ void SplitReader::read(RecordRef r, Sample& out, bool borrow) {
     return;
   }
   size_t n_bytes = 0;
-  const char* data = cache_->get(r.shard, r.record, n_bytes);
+  UncheckedRecord unchecked;  // pending only with defer_crc on an uncompressed shard
+  const char* data = cache_->get(r.shard, r.record, n_bytes, borrow && defer_crc ? &unchecked : nullptr);
   EmbeddingRecord view;
   try {
     decode_embedding_view(data, n_bytes, view);
   } catch (const Error& e) {
+    if (unchecked.pending()) unchecked.check();  // corrupt bytes: say so, not what they broke
     fail("%s: %s", where(r).c_str(), e.what());
   }
   if (view.dim != dim_) {
+    if (unchecked.pending()) unchecked.check();
     fail("%s: embedding dim %lld but manifest.json says %lld", where(r).c_str(), ll(view.dim),
          ll(dim_));
   }
+  const DType dtype = parse_dtype(view.dtype);
+  const bool borrowed = borrow && dtype == DType::kFloat32 && view.token_spans.empty() &&
+                        __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
+  if (unchecked.pending() && !borrowed) unchecked.check();  // decoded here: checked first
   out.index = view.index;
   out.length = view.length;
   out.dim = view.dim;
   const size_t n_values = static_cast<size_t>(view.length * view.dim);
-  const DType dtype = parse_dtype(view.dtype);
-  if (borrow && dtype == DType::kFloat32 && view.token_spans.empty() && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__) {
+  if (borrowed) {
     out.inputs.clear();
     out.borrowed_f32 = view.inputs;  // decode_floats would only copy them
+    if (unchecked.pending()) out.unchecked = std::move(unchecked);
   } else {
     out.inputs.resize(n_values);
     decode_floats(view.inputs, n_values, dtype, out.inputs.data());

@@ -61,9 +61,11 @@ void transpose_into(const float* src, int64_t len, int64_t dim, int64_t stride, 
   }
 }
 
-void HeadBatchBuilder::begin(int64_t n, Batch& out) {
+void HeadBatchBuilder::begin(int64_t n, Batch& out, std::vector<DeferredRow>* deferred) {
   BEND_ASSERT(n >= 0);
   out_ = &out;
+  deferred_ = deferred;
+  if (deferred_) deferred_->clear();
   n_ = n;
   added_ = 0;
   out.n = n;
@@ -108,11 +110,23 @@ void HeadBatchBuilder::add(const Sample& s) {
     b.max_len = s.length;
     b.inputs.resize(static_cast<size_t>(n_ * b.dim * b.max_len));
   }
-  check_same_layout(ref_, s);
+  try {
+    check_same_layout(ref_, s);
+  } catch (const Error&) {  // corrupt bytes (parsed before their CRC was checked): say so
+    if (s.unchecked.pending()) s.unchecked.check();
+    if (deferred_) {
+      for (const DeferredRow& d : *deferred_) d.unchecked.check();
+    }
+    throw;
+  }
   if (s.length > b.max_len) widen(s.length);
   float* row = b.inputs.data() + added_ * b.dim * b.max_len;
   const size_t n_values = static_cast<size_t>(s.length * s.dim);
-  if (b.channels_first) {
+  const bool defer = s.unchecked.pending() && deferred_ && !b.channels_first && s.borrowed_f32;
+  if (s.unchecked.pending() && !defer) s.unchecked.check();  // used right here: checked first
+  if (defer) {
+    deferred_->push_back(DeferredRow{added_, s.borrowed_f32, static_cast<int64_t>(n_values), s.unchecked});
+  } else if (b.channels_first) {
     const float* values = s.inputs.data();
     if (s.borrowed_f32) {  // unaligned bytes: copied first (only narrow embeddings come here)
       scratch_.resize(n_values);
@@ -132,6 +146,14 @@ void HeadBatchBuilder::add(const Sample& s) {
   ++added_;
 }
 
+uint32_t fill_deferred_row(Batch& b, const DeferredRow& d) {
+  BEND_ASSERT(!b.channels_first && d.row >= 0 && d.row < b.n && d.n_values <= b.max_len * b.dim);
+  float* row = b.inputs.data() + d.row * b.dim * b.max_len;
+  const uint32_t crc = d.unchecked.copy_and_crc(d.values, static_cast<size_t>(d.n_values) * sizeof(float), row);
+  std::fill(row + d.n_values, row + b.dim * b.max_len, 0.0f);
+  return crc;
+}
+
 void HeadBatchBuilder::finish() {
   BEND_ASSERT(out_ != nullptr);
   Batch& b = *out_;
@@ -141,6 +163,7 @@ void HeadBatchBuilder::finish() {
     b.inputs.clear();
     b.labels.clear();
     out_ = nullptr;
+    deferred_ = nullptr;
     return;
   }
   const size_t rank = ref_.label_shape.size();
@@ -158,6 +181,7 @@ void HeadBatchBuilder::finish() {
     b.label_shape.insert(b.label_shape.end(), ref_.label_shape.begin() + 1, ref_.label_shape.end());
   }
   out_ = nullptr;
+  deferred_ = nullptr;
 }
 
 }  // namespace bend

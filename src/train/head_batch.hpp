@@ -17,6 +17,15 @@ namespace bend {
 // slower convolution path (measured in docs/benchmarks.md).
 inline bool channels_first_for_dim(int64_t dim) { return dim < 128; }
 
+// A row of a batch whose values are still to be copied in: they lie in `unchecked`'s mapped
+// record, whose CRC is checked on the same pass (fill_deferred_row).
+struct DeferredRow {
+  int64_t row = 0;                  // in the batch
+  const char* values = nullptr;     // [length, dim] little-endian float32 inside the record
+  int64_t n_values = 0;
+  UncheckedRecord unchecked;
+};
+
 // Builds a Batch in the layout channels_first_for_dim chooses (Batch::channels_first says
 // which), zero-padded along the sequence axis; lengths, indices, labels and label_shape exactly
 // as collate() makes them, and the inputs collate()'s too when not channels first.
@@ -28,8 +37,12 @@ inline bool channels_first_for_dim(int64_t dim) { return dim < 128; }
 class HeadBatchBuilder {
  public:
   // Starts a batch of `n` >= 0 samples written into `out` (its buffers are reused; `out` must
-  // stay alive until finish()).
-  void begin(int64_t n, Batch& out);
+  // stay alive until finish()). With `deferred`, the values of samples with a pending CRC check
+  // (Sample::unchecked) in the [n, max_len, dim] layout are not copied: their rows are appended
+  // there instead, for fill_deferred_row() once the batch is finished; nothing of the batch may
+  // be used before every deferred row is filled and checked. Without it, or channels first,
+  // such a sample's CRC is checked when it is added.
+  void begin(int64_t n, Batch& out, std::vector<DeferredRow>* deferred = nullptr);
   // Appends the next sample (its inputs or borrowed_f32). Throws bend::Error naming the BED rows, as collate() does, when its
   // dim or label layout differs from the first sample's, or when more than n are added.
   void add(const Sample& s);
@@ -41,6 +54,7 @@ class HeadBatchBuilder {
   void widen(int64_t new_len);  // re-lays the rows written so far out with a longer max_len
 
   Batch* out_ = nullptr;
+  std::vector<DeferredRow>* deferred_ = nullptr;
   int64_t n_ = 0;
   int64_t added_ = 0;
   Sample ref_;                                 // the first sample's layout (inputs left empty)
@@ -48,6 +62,11 @@ class HeadBatchBuilder {
   std::vector<int64_t> label_len_;             // [n] each row's first label dimension
   std::vector<float> scratch_;                 // a borrowed sample's values, channels first
 };
+
+// Copies `d`'s values into its row of the finished batch `b` ([n, max_len, dim]) and zero-fills
+// the rest of the row, computing the record's CRC on the same pass; returns that CRC, for
+// d.unchecked.check(crc). Rows may be filled concurrently.
+uint32_t fill_deferred_row(Batch& b, const DeferredRow& d);
 
 // Writes the [len, dim] row-major values of `src` transposed into `dst`: dst[d * stride + l] =
 // src[l * dim + d] for l < len, and 0 for len <= l < stride (stride >= len).

@@ -4,6 +4,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "bend/core/bytes.hpp"
@@ -23,7 +25,40 @@ constexpr size_t kFooterBytes = 4;   // uint32 masked crc of the data
 
 unsigned long long ull(uint64_t v) { return static_cast<unsigned long long>(v); }
 
+[[noreturn]] void data_crc_mismatch(const char* path, int64_t record, uint64_t offset, uint32_t stored,
+                                    uint32_t computed, uint64_t n_bytes) {
+  fail("%s: record %lld at byte offset %llu: data crc32c mismatch (stored 0x%08x, computed "
+       "0x%08x; %llu data bytes)",
+       path, static_cast<long long>(record), ull(offset), stored, computed, ull(n_bytes));
+}
+
 }  // namespace
+
+uint32_t UncheckedRecord::crc() const { return crc32c(data, n_bytes); }
+
+void UncheckedRecord::check(uint32_t computed) const {
+  if (computed != stored_crc) {
+    data_crc_mismatch(path ? path->c_str() : "?", record, offset, stored_crc, computed, n_bytes);
+  }
+}
+
+// In blocks that stay in the L1/L2 cache between the CRC and the copy: one trip through memory
+// instead of two (the copy of a wide batch is memory-bound).
+uint32_t UncheckedRecord::copy_and_crc(const char* values, size_t n_values_bytes, void* dst) const {
+  BEND_ASSERT(values >= data && n_values_bytes <= n_bytes &&
+              static_cast<size_t>(values - data) <= n_bytes - n_values_bytes);
+  constexpr size_t kBlock = 64 << 10;
+  const size_t v0 = static_cast<size_t>(values - data), v1 = v0 + n_values_bytes;
+  char* out = static_cast<char*>(dst);
+  uint32_t crc = 0;
+  for (size_t b0 = 0; b0 < n_bytes; b0 += kBlock) {
+    const size_t b1 = std::min(n_bytes, b0 + kBlock);
+    crc = crc32c_extend(crc, data + b0, b1 - b0);
+    const size_t c0 = std::max(b0, v0), c1 = std::min(b1, v1);
+    if (c0 < c1) std::memcpy(out + (c0 - v0), data + c0, c1 - c0);
+  }
+  return crc;
+}
 
 ShardCache::ShardCache(std::vector<ShardInfo> shards, int capacity)
     : shards_(std::move(shards)), capacity_(capacity < 1 ? 1 : capacity) {
@@ -36,12 +71,13 @@ ShardCache::ShardCache(std::vector<ShardInfo> shards, int capacity)
 
 ShardCache::~ShardCache() = default;
 
-const char* ShardCache::get(int32_t shard, int64_t record, size_t& n_bytes) {
+const char* ShardCache::get(int32_t shard, int64_t record, size_t& n_bytes, UncheckedRecord* defer) {
   BEND_ASSERT(shard >= 0 && static_cast<size_t>(shard) < shards_.size());
   BEND_ASSERT(record >= 0 && record < shards_[shard].n_records);
   ++clock_;
+  if (defer) *defer = UncheckedRecord();
   return compressed_[shard] ? get_packed(shard, record, n_bytes)
-                            : get_plain(shard, record, n_bytes);
+                            : get_plain(shard, record, n_bytes, defer);
 }
 
 // Maps the shard's file (its manifest size), unmapping the least recently used one when too
@@ -57,7 +93,7 @@ const MappedFile& ShardCache::mapped(int32_t shard) {
     oldest->map.reset();
     --n_mapped_;
   }
-  p.map = std::make_unique<MappedFile>(shards_[shard].path, static_cast<uint64_t>(shards_[shard].file_bytes));
+  p.map = std::make_shared<MappedFile>(shards_[shard].path, static_cast<uint64_t>(shards_[shard].file_bytes));
   ++n_mapped_;
   return *p.map;
 }
@@ -103,8 +139,9 @@ void ShardCache::build_index(int32_t shard) {
   ++n_loads_;
 }
 
-// The record's bytes where they lie in the page cache (no copy), both CRCs checked.
-const char* ShardCache::get_plain(int32_t shard, int64_t record, size_t& n_bytes) {
+// The record's bytes where they lie in the page cache (no copy), both CRCs checked (the data
+// CRC left to the caller with `defer`).
+const char* ShardCache::get_plain(int32_t shard, int64_t record, size_t& n_bytes, UncheckedRecord* defer) {
   Plain& p = plain_[shard];
   p.last_use = clock_;
   if (p.offsets.empty()) build_index(shard);
@@ -124,14 +161,20 @@ const char* ShardCache::get_plain(int32_t shard, int64_t record, size_t& n_bytes
          path, static_cast<long long>(record), ull(off));
   }
   const char* data = rec + kHeaderBytes;
-  uint32_t stored = crc32c_unmask(load_le32(data + len));
-  uint32_t computed = crc32c(data, static_cast<size_t>(len));
-  if (stored != computed) {
-    fail("%s: record %lld at byte offset %llu: data crc32c mismatch (stored 0x%08x, computed "
-         "0x%08x; %llu data bytes)",
-         path, static_cast<long long>(record), ull(off), stored, computed, ull(len));
-  }
+  const uint32_t stored = crc32c_unmask(load_le32(data + len));
   n_bytes = static_cast<size_t>(len);
+  if (defer) {
+    defer->data = data;
+    defer->n_bytes = n_bytes;
+    defer->stored_crc = stored;
+    defer->keep = p.map;
+    defer->path = &shards_[shard].path;
+    defer->record = record;
+    defer->offset = off;
+    return data;
+  }
+  const uint32_t computed = crc32c(data, n_bytes);
+  if (stored != computed) data_crc_mismatch(path, record, off, stored, computed, len);
   return data;
 }
 

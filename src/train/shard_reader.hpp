@@ -1,8 +1,8 @@
 // Raw record access to the TFRecord shards of one SplitReader, by (shard, record) number.
 // Uncompressed shards are memory-mapped (MappedFile: a shard truncated while mapped stops the
 // process with an error naming it): an offset index built on a shard's first use by hopping
-// record headers (length CRCs checked), then each record read where it lies, both CRCs checked,
-// without copying it out of the page cache (pread's copy was a quarter of the loader's time,
+// record headers (length CRCs checked), then each record read where it lies, both CRCs checked
+// (or the data CRC left to the caller: UncheckedRecord), without copying it out of the page cache (pread's copy was a quarter of the loader's time,
 // docs/benchmarks.md). Compressed
 // shards (.zlib/.gz): decompressed whole with TFRecordReader. Records declared with plan() are
 // kept until read once, then freed (each shard decompressed once per plan); other reads go
@@ -30,7 +30,10 @@ class ShardCache {
 
   // Bytes of record `record` of shard `shard` (both in range), CRCs checked. The pointer stays
   // valid until the next call. Throws bend::Error "PATH: record N at byte offset X: <what>".
-  const char* get(int32_t shard, int64_t record, size_t& n_bytes);
+  // With `defer` and an uncompressed shard, the data CRC is not checked: *defer gets what is
+  // needed to check it later (and keeps the mapping, so the pointer stays valid as long as
+  // *defer lives); otherwise defer->pending() is false on return.
+  const char* get(int32_t shard, int64_t record, size_t& n_bytes, UncheckedRecord* defer = nullptr);
   // Declares the reads to come (see SplitReader::plan); replaces any earlier plan.
   void plan(const std::vector<RecordRef>& reads);
   // Shards indexed or decompressed so far (re-loads after eviction included).
@@ -40,7 +43,7 @@ class ShardCache {
 
  private:
   struct Plain {                   // an uncompressed shard
-    std::unique_ptr<MappedFile> map;  // while mapped
+    std::shared_ptr<MappedFile> map;  // while mapped (UncheckedRecords may keep it longer)
     std::vector<uint64_t> offsets; // [n_records + 1] record starts, then the file size
     uint64_t last_use = 0;
   };
@@ -56,7 +59,7 @@ class ShardCache {
     std::vector<std::string> records;  // [n_records] when loaded, wanted ones only
   };
 
-  const char* get_plain(int32_t shard, int64_t record, size_t& n_bytes);
+  const char* get_plain(int32_t shard, int64_t record, size_t& n_bytes, UncheckedRecord* defer);
   const char* get_packed(int32_t shard, int64_t record, size_t& n_bytes);
   bool take_planned(int32_t shard, int64_t record);
   void unpack(int32_t shard, std::vector<std::string>& out, const std::vector<char>* keep);

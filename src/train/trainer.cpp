@@ -71,11 +71,17 @@ class TrainRun {
   int64_t resume_step_ = 0;      // batches of the first epoch done before a graceful stop
   double resume_loss_sum_ = 0;   // the sum of their losses
   int stop_signal_ = 0;          // set on every rank at the same step once any rank asked to stop
+  double data_s_ = 0;            // wall time of the last epoch's training steps spent in loader.next()
   // The next epoch's loader, started before validation so its first batches are read meanwhile
   // (declared last: destroyed before the reader and pool it uses).
   std::unique_ptr<BatchLoader> next_loader_;
   int next_loader_epoch_ = 0;
 };
+
+// BatchLoader's deferred copies and CRC checks, on the compute threads between steps.
+void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& body) {
+  at::parallel_for(0, n, 1, body);
+}
 
 // The head's logits for a batch, its inputs read in place in either BatchLoader layout.
 torch::Tensor head_logits(Head& head, Batch& b) {
@@ -281,7 +287,7 @@ void TrainRun::sum_gradients() {
 std::unique_ptr<BatchLoader> TrainRun::start_epoch_loader(int epoch) {
   std::vector<RecordRef> order = epoch_order(train_->records_per_shard(), cfg_.seed, epoch, cfg_.shuffle_buffer);
   return std::make_unique<BatchLoader>(*train_, std::move(order), cfg_.batch_size, comm_.rank(), comm_.size(),
-                                       pool_, resume_step_);
+                                       pool_, resume_step_, parallel_rows);
 }
 
 // One epoch (from resume_step_ when resuming inside it); returns the mean batch loss. A stop
@@ -296,7 +302,12 @@ double TrainRun::train_epoch(int epoch) {
   resume_step_ = 0;
   Batch b;
   int64_t step = first;
-  while (loader.next(b)) {
+  data_s_ = 0;
+  for (;;) {
+    const double t_wait = wall_seconds();
+    const bool more = loader.next(b);
+    data_s_ += wall_seconds() - t_wait;
+    if (!more) break;
     ++step;
     // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers
     double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
@@ -355,7 +366,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader) {
   head_->eval();
   torch::NoGradGuard no_grad;
   BatchLoader loader(reader, sequential_order(reader.records_per_shard()), cfg_.batch_size, comm_.rank(),
-                     comm_.size(), pool_);
+                     comm_.size(), pool_, 0, parallel_rows);
   EvalResult r;
   r.out.matrix = label_matrix_;
   r.out.width = label_matrix_ ? cfg_.n_out : 1;
@@ -422,8 +433,9 @@ void TrainRun::train() {
     save_epoch(rec);
     if (comm_.rank() == 0) {
       log_info("epoch %d/%d: train_loss %.5f  val_loss %.5f  val_%s %.5f  (%.1f s; training %.2f s, "
-               "%.0f rows/s)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss, cfg_.metric.c_str(),
-               rec.val_metric, wall_seconds() - t0, train_s, double(train_->n_records()) / train_s);
+               "%.0f rows/s, %.2f s of it getting batches)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss,
+               cfg_.metric.c_str(), rec.val_metric, wall_seconds() - t0, train_s,
+               double(train_->n_records()) / train_s, data_s_);
     }
     if (stop_signal_ == 0) {  // a stop asked during validation or the last step: stop here
       double flags[2] = {stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};

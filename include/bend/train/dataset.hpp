@@ -14,6 +14,31 @@ namespace bend {
 class ShardCache;  // raw record access, private to the library (src/train/shard_reader.hpp)
 class H5EmbeddingReader;  // rows of an HDF5 output file (store/h5_embeddings.hpp)
 
+// A record of an uncompressed shard whose data CRC has not been checked yet (SplitReader::read
+// with `defer_crc`): its bytes where they lie in the mapped shard, which `keep` keeps mapped.
+// Whoever takes it over must call check() or copy_checked() before anything read from the record
+// is used. Safe to check from any thread while the reader goes on reading.
+struct UncheckedRecord {
+  const char* data = nullptr;          // the record's data bytes (the serialized Example)
+  size_t n_bytes = 0;
+  uint32_t stored_crc = 0;             // the CRC32C the shard stores for them (unmasked)
+  std::shared_ptr<const void> keep;    // the shard's mapping
+  const std::string* path = nullptr;   // the shard file, for errors (owned by the reader)
+  int64_t record = 0;                  // record number in the shard
+  uint64_t offset = 0;                 // byte offset of its header in the shard
+  bool pending() const { return data != nullptr; }
+  // Throws bend::Error "PATH: record N at byte offset X: data crc32c mismatch (...)", the
+  // message of an immediate check, unless the data bytes match their stored CRC.
+  void check() const { check(crc()); }
+  // The same, for `computed`, a CRC of the data bytes computed before.
+  void check(uint32_t computed) const;
+  // The CRC32C of the data bytes.
+  uint32_t crc() const;
+  // One pass over the data bytes: returns their CRC32C and copies values[0, n_values_bytes) (a
+  // range inside them) to dst on the way (the bytes are copied whether they match or not).
+  uint32_t copy_and_crc(const char* values, size_t n_values_bytes, void* dst) const;
+};
+
 // One record of an embed output directory, decoded to float32.
 struct Sample {
   int64_t index = 0;                  // BED data row (0-based, over the whole BED file)
@@ -23,6 +48,9 @@ struct Sample {
   // float32 record: its [length, dim] little-endian values where the reader holds them
   // (unaligned: copy with memcpy), valid until the reader's next read. nullptr otherwise.
   const char* borrowed_f32 = nullptr;
+  // With borrowed_f32 when read with `defer_crc`: the record whose CRC is still to be checked
+  // (every field here came from it). Not pending otherwise.
+  UncheckedRecord unchecked;
   std::vector<float> labels;          // flattened row-major; int64 labels converted to float
   std::vector<int64_t> label_shape;   // e.g. [label_depth], [n_bins], [length]; [0] without labels
 };
@@ -46,8 +74,8 @@ struct ShardInfo {
 
 // The shards of some splits of an embed output directory, readable record by record in any
 // order. Shards are numbered split by split (in the order given), by manifest shard id within a
-// split. Uncompressed shards are read with pread through an offset index built on a shard's
-// first use. Compressed (.zlib/.gz) shards can only be decompressed whole: give the coming reads
+// split. Uncompressed shards are memory-mapped and read through an offset index built on a
+// shard's first use (src/train/shard_reader.hpp). Compressed (.zlib/.gz) shards can only be decompressed whole: give the coming reads
 // to plan() and each shard is decompressed once, keeping just the planned records until read
 // (memory ~ shuffle buffer + one shard); unplanned reads go through an LRU of `cache_shards`
 // whole shards, which thrashes under a shuffle buffer larger than a shard.
@@ -82,7 +110,12 @@ class SplitReader {
   // Reads and decodes record `r` into `out` (buffers reused). Checks both CRCs, the Example and
   // that its dim equals the manifest's. Errors name the shard file, record number and problem.
   // With `borrow`, a float32 record's inputs are not copied: out.borrowed_f32 points at them.
-  void read(RecordRef r, Sample& out, bool borrow = false);
+  // With `defer_crc` too, a borrowed record of an uncompressed TFRecord shard is parsed without
+  // its data CRC checked: out.unchecked holds what is needed to check it, and nothing in `out`
+  // may be used before that (BatchLoader checks it while copying the values into the batch, on
+  // the compute threads). Records that are decoded here are always checked first, and an
+  // Example that does not parse is reported as the CRC mismatch when that is what it is.
+  void read(RecordRef r, Sample& out, bool borrow = false, bool defer_crc = false);
   // Declares the reads to come, each record once (e.g. this rank's share of an epoch order);
   // replaces the previous plan. Only changes memory use and speed for compressed shards: a
   // planned record is freed once read, a second read of it goes through the LRU. Throws
