@@ -33,9 +33,10 @@ struct TrainBenchResult {
 TrainBenchResult bench_train_steps(const TrainBenchSettings& s);
 
 // `bend bench load`: bend train's data loading on its own (BatchLoader: read, check CRCs, decode,
-// collate) over one split of an embed output, without the model. The loader
-// thread does all the work while the caller only takes batches, so the process CPU time is
-// the loader's. One untimed warm-up pass (offset index, page cache, pooled buffers).
+// collate) over one split of an embed output, without the model. The loader thread and
+// BatchLoader::next() on the caller's thread (the deferred copies of wide rows, serially) do all
+// the work, so the process CPU time is the loading's. One untimed warm-up pass (offset index,
+// page cache, pooled buffers).
 struct LoadBenchSettings {
   std::string data_dir;          // a `bend embed` output directory
   std::string split = "train";
