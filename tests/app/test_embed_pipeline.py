@@ -2,6 +2,7 @@
 h5py, byte-identical output for np = 1, 2, 3, compression and dtypes against zlib and torch."""
 import json
 import os
+import re
 import shutil
 import subprocess
 import unittest
@@ -152,6 +153,19 @@ class EmbedPipeline(unittest.TestCase):
         p = bt.bend(["inspect", out], check=False)
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("test-00000.tfrecord", p.stderr)
+
+    def test_peak_rss_is_the_ranks_own_not_inherited_from_the_launching_process(self):
+        # Linux carries getrusage's ru_maxrss over fork and execve: a bend started by a parent
+        # holding 600 MiB used to report the parent's 600 MiB as its own peak.
+        ballast = bytearray(600 * 2**20)
+        for i in range(0, len(ballast), 4096):
+            ballast[i] = 1
+        out = os.path.join(self.work, "rss")
+        p = bt.bend(histone_args(self.data, out, ["--splits", "test"]))
+        del ballast
+        rss = float(re.search(r"peak RSS per rank: ([0-9.]+) MiB", p.stderr).group(1))
+        self.assertGreater(rss, 1.0)
+        self.assertLess(rss, 300.0, "a one-hot embed of the demo rows reported the launcher's memory")
 
     def test_options_come_from_a_toml_config_and_the_command_line_overrides_it(self):
         task = os.path.join(self.data, "histone_demo")

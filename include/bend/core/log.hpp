@@ -16,7 +16,7 @@ void log_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 double wall_seconds();
 // Process CPU time (user + system) in seconds.
 double cpu_seconds();
-// Peak resident set size of this process in bytes (getrusage).
+// Peak resident set size of this process image in bytes (VmHWM; not inherited from a parent).
 int64_t peak_rss_bytes();
 
 // "1.5 GiB", "312 KiB", "17 B".
