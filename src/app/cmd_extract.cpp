@@ -112,7 +112,8 @@ void run_extract(const ExtractArgs& a) {
   FastaOut out(a.out_path);
   std::string seq, header;
   int64_t n_rows = 0, n_bp = 0;
-  for (const Region& r : bed.rows) {
+  for (size_t row = 0; row < bed.rows.size(); ++row) {
+    const Region& r = bed.rows[row];
     if (!keep[static_cast<size_t>(r.split_id)]) continue;
     const std::string& chrom = bed.chrom_names[static_cast<size_t>(r.chrom_id)];
     const int64_t start_bp = r.start_bp - a.flank_bp, end_bp = r.end_bp + a.flank_bp;
@@ -120,7 +121,7 @@ void run_extract(const ExtractArgs& a) {
     try {
       fa.fetch(chrom, start_bp, end_bp, minus, seq);
     } catch (const std::exception& e) {
-      fail("%s:%lld: %s", bed.path.c_str(), (long long)r.line_no, e.what());
+      fail("%s:%lld: %s", bed.path.c_str(), (long long)bed.line_of(static_cast<int64_t>(row)), e.what());
     }
     header = strfmt(">%s:%lld-%lld(%c)\n", chrom.c_str(), (long long)start_bp, (long long)end_bp,
                     r.strand);

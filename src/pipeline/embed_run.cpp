@@ -213,7 +213,7 @@ void prepare_rank0(const EmbedParams& p, const Embedder& model, Rank0State& s) {
   check_output_dir(p, s);
   if (s.h5) s.h5->decide(s.params, p.overwrite, path_exists(s.manifest->manifest_path()), s.done);
   for (const ShardSpec& sh : s.shards) {
-    if (!s.done.count(sh.shard_id)) s.todo.push_back(sh);
+    if (!s.done.count(sh.shard_id)) s.todo.push_back(queue_entry(sh));  // rows stay in s.shards
   }
   // Longest shards first: the dynamic queue then ends with short ones and balances well.
   std::stable_sort(s.todo.begin(), s.todo.end(),
@@ -225,17 +225,18 @@ ShardWork build_work(const EmbedParams& p, const Rank0State& s, const ShardSpec&
   ShardWork w;
   w.shard_id = spec.shard_id;
   w.file_name = spec.file_name;
-  w.rows.resize(spec.rows.size());
-  for (size_t i = 0; i < spec.rows.size(); ++i) {
-    const Region& r = s.bed.rows[spec.rows[i]];
+  const std::vector<int32_t>& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
+  w.rows.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Region& r = s.bed.rows[rows[i]];
     WorkRow& wr = w.rows[i];
-    wr.row = r.row;
+    wr.row = rows[i];
     wr.chrom = s.bed.chrom_names[r.chrom_id];
     wr.start_bp = r.start_bp - p.flank_bp;
     wr.end_bp = r.end_bp + p.flank_bp;
     wr.minus = p.read_strand && r.strand == '-';
     wr.region = region_string(s.bed, r);
-    if (!s.h5) s.labels->read(r.row, wr.label);  // HDF5: the labels are in the file already
+    if (!s.h5) s.labels->read(rows[i], wr.label);  // HDF5: the labels are in the file already
   }
   return w;
 }
@@ -257,7 +258,7 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   });
   int64_t todo_rows = 0, todo_bp = 0;
   for (const ShardSpec& sh : s.todo) {
-    todo_rows += static_cast<int64_t>(sh.rows.size());
+    todo_rows += static_cast<int64_t>(s.shards.at(sh.shard_id).rows.size());
     todo_bp += sh.n_bp;
   }
   if (comm.rank() == 0) {
@@ -286,7 +287,7 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   ws.rank = comm.rank();
   ShardQueuePlan plan;
   if (comm.rank() == 0) {
-    plan.todo = s.todo;
+    plan.todo = std::move(s.todo);  // one copy of the row lists less (rank 0's memory)
     plan.build = [&](const ShardSpec& spec) { return build_work(p, s, spec); };
     plan.on_done = [&](const ShardDone& d) {
       const ShardSpec& spec = s.shards.at(d.shard_id);

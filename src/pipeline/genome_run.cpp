@@ -1,6 +1,7 @@
 #include "bend/pipeline/genome_run.hpp"
 
 #include <algorithm>
+#include <climits>
 #include <ctime>
 #include <map>
 #include <memory>
@@ -144,6 +145,10 @@ void tile_intervals(const GenomeParams& p, const FastaReader& fa, GenomeState& s
 // Consecutive kept windows of one sequence, at most shard_windows per shard, named by range.
 void plan_genome_shards(const GenomeParams& p, GenomeState& s) {
   const char* suffix = compression_suffix(parse_compression(p.compression));
+  if (s.windows.size() > static_cast<size_t>(INT32_MAX)) {
+    fail("%zu windows; one run embeds at most %d (raise --stride or --window, or give --chroms)", s.windows.size(),
+         INT32_MAX);
+  }
   std::map<int32_t, int32_t> n_in_chrom;
   std::set<std::string> names;
   for (size_t i = 0; i < s.windows.size();) {
@@ -155,7 +160,7 @@ void plan_genome_shards(const GenomeParams& p, GenomeState& s) {
     for (; i < s.windows.size() && s.windows[i].chrom_id == sh.split_id &&
            static_cast<int64_t>(sh.rows.size()) < p.shard_windows;
          ++i) {
-      sh.rows.push_back(static_cast<int64_t>(i));
+      sh.rows.push_back(static_cast<int32_t>(i));
       sh.n_bp += s.windows[i].end_bp - s.windows[i].start_bp;
       last_end = std::max(last_end, s.windows[i].end_bp);
     }
@@ -271,7 +276,7 @@ void prepare_genome_rank0(const GenomeParams& p, const Embedder& model, GenomeSt
   if (s.h5) s.h5->decide(s.params, p.overwrite, path_exists(s.manifest->manifest_path()), s.done);
   report_plan(p, model, s);
   for (const ShardSpec& sh : s.shards) {
-    if (!s.done.count(sh.shard_id)) s.todo.push_back(sh);
+    if (!s.done.count(sh.shard_id)) s.todo.push_back(queue_entry(sh));  // rows stay in s.shards
   }
   std::stable_sort(s.todo.begin(), s.todo.end(),
                    [](const ShardSpec& a, const ShardSpec& b) { return a.n_bp > b.n_bp; });
@@ -282,9 +287,10 @@ ShardWork build_genome_work(const GenomeState& s, const ShardSpec& spec) {
   ShardWork w;
   w.shard_id = spec.shard_id;
   w.file_name = spec.file_name;
-  w.rows.resize(spec.rows.size());
-  for (size_t i = 0; i < spec.rows.size(); ++i) {
-    const Window& win = s.windows[spec.rows[i]];
+  const std::vector<int32_t>& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
+  w.rows.resize(rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    const Window& win = s.windows[rows[i]];
     WorkRow& r = w.rows[i];
     r.row = win.index;
     r.chrom = s.chrom_names[win.chrom_id];
@@ -378,7 +384,7 @@ void run_genome(const GenomeParams& p, Comm& comm) {
   ws.token_level = p.token_level;
   ShardQueuePlan plan;
   if (comm.rank() == 0) {
-    plan.todo = s.todo;
+    plan.todo = std::move(s.todo);  // one copy of the row lists less (rank 0's memory)
     plan.build = [&](const ShardSpec& spec) { return build_genome_work(s, spec); };
     plan.on_done = [&](const ShardDone& d) {
       const ShardSpec& spec = s.shards.at(d.shard_id);
@@ -387,14 +393,14 @@ void run_genome(const GenomeParams& p, Comm& comm) {
       s.manifest->append_journal(e);
       s.done[e.shard_id] = e;
     };
-    for (const ShardSpec& sh : s.todo) {
-      plan.todo_rows += static_cast<int64_t>(sh.rows.size());
+    for (const ShardSpec& sh : plan.todo) {
+      plan.todo_rows += static_cast<int64_t>(s.shards.at(sh.shard_id).rows.size());
       plan.todo_bp += sh.n_bp;
     }
     plan.n_planned = static_cast<int64_t>(s.shards.size());
     plan.n_done_before = static_cast<int64_t>(s.done.size());
     log_info("embedding %lld windows (%s nt) in %zu shards with '%s' (dim %lld) on %d rank%s -> %s",
-             (long long)plan.todo_rows, human_count(static_cast<double>(plan.todo_bp)).c_str(), s.todo.size(),
+             (long long)plan.todo_rows, human_count(static_cast<double>(plan.todo_bp)).c_str(), plan.todo.size(),
              model->name().c_str(), (long long)model->dim(), comm.size(), comm.size() > 1 ? "s" : "",
              p.out_dir.c_str());
   }

@@ -131,7 +131,7 @@ std::vector<int64_t> rows_to_count(const H5Rank0Inputs& in) {
   for (const H5Rank0Files::File& f : in.files->files()) {
     if (f.action != kCreate) continue;
     for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
-      const std::vector<int64_t>& r = (*in.shards)[id].rows;
+      const std::vector<int32_t>& r = (*in.shards)[id].rows;
       rows.insert(rows.end(), r.begin(), r.end());
     }
   }
@@ -340,9 +340,9 @@ H5Rank0Inputs h5_embed_inputs(const EmbedParams& p, const BedTable& bed, LabelSo
     for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
       for (int64_t r : shards[id].rows) {
         const Region& reg = b->rows[r];
-        t.index.push_back(reg.row);
+        t.index.push_back(r);
         t.regions.push_back(region_string(*b, reg));
-        labels.read(reg.row, label);
+        labels.read(r, label);
         t.labels_float = label.is_float;
         t.label_ints.insert(t.label_ints.end(), label.ints.begin(), label.ints.end());
         t.label_floats.insert(t.label_floats.end(), label.floats.begin(), label.floats.end());

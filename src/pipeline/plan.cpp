@@ -1,6 +1,7 @@
 #include "bend/pipeline/plan.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "bend/core/error.hpp"
 #include "bend/store/tfrecord.hpp"
@@ -31,30 +32,46 @@ std::vector<ShardSpec> plan_shards(const BedTable& bed, const EmbedParams& param
   if (params.shard_rows < 1) fail("--shard-rows must be at least 1 (got %lld)", (long long)params.shard_rows);
   const char* suffix = compression_suffix(parse_compression(params.compression));
   std::vector<int32_t> splits = selected_splits(bed, params);
-  // Rows of each split in BED order.
-  std::vector<std::vector<int64_t>> rows_of(bed.split_names.size());
-  for (const Region& r : bed.rows) rows_of[r.split_id].push_back(r.row);
-
+  if (bed.rows.size() > static_cast<size_t>(INT32_MAX)) {
+    fail("%s: %zu data rows; one run embeds at most %d (split the BED file)", bed.path.c_str(), bed.rows.size(),
+         INT32_MAX);
+  }
+  // Each split's rows in BED order, a shard at a time (one scan per split: no list of all rows
+  // beside the shards' own).
   std::vector<ShardSpec> shards;
   for (int32_t split : splits) {
-    const std::vector<int64_t>& rows = rows_of[split];
-    for (size_t first = 0; first < rows.size(); first += params.shard_rows) {
-      ShardSpec s;
+    ShardSpec s;
+    auto close_shard = [&] {
       s.shard_id = static_cast<int32_t>(shards.size());
       s.split_id = split;
-      s.index_in_split = static_cast<int32_t>(first / params.shard_rows);
-      size_t last = std::min(rows.size(), first + static_cast<size_t>(params.shard_rows));
-      s.rows.assign(rows.begin() + first, rows.begin() + last);
-      for (int64_t r : s.rows) {
-        const Region& reg = bed.rows[r];
-        s.n_bp += reg.end_bp - reg.start_bp + 2 * params.flank_bp;
-      }
       s.file_name = strfmt("%s-%05d.tfrecord%s", bed.split_names[split].c_str(), s.index_in_split, suffix);
       if (params.format == "hdf5") s.file_name = bed.split_names[split] + ".h5";  // rows of one file
+      const int32_t next_index = s.index_in_split + 1;
       shards.push_back(std::move(s));
+      s = ShardSpec();
+      s.index_in_split = next_index;
+    };
+    for (size_t i = 0; i < bed.rows.size(); ++i) {
+      const Region& reg = bed.rows[i];
+      if (reg.split_id != split) continue;
+      if (s.rows.empty()) s.rows.reserve(static_cast<size_t>(params.shard_rows));
+      s.rows.push_back(static_cast<int32_t>(i));
+      s.n_bp += reg.end_bp - reg.start_bp + 2 * params.flank_bp;
+      if (static_cast<int64_t>(s.rows.size()) == params.shard_rows) close_shard();
     }
+    if (!s.rows.empty()) close_shard();
   }
   return shards;
+}
+
+ShardSpec queue_entry(const ShardSpec& spec) {
+  ShardSpec q;
+  q.shard_id = spec.shard_id;
+  q.split_id = spec.split_id;
+  q.index_in_split = spec.index_in_split;
+  q.n_bp = spec.n_bp;
+  q.file_name = spec.file_name;
+  return q;
 }
 
 }  // namespace bend

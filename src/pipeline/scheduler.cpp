@@ -1,6 +1,7 @@
 #include "bend/pipeline/scheduler.hpp"
 
 #include <chrono>
+#include <iterator>
 #include <thread>
 
 #include "bend/core/bytes.hpp"
@@ -16,7 +17,7 @@ enum : uint8_t { kAssignNone = 0, kAssignShard = 1, kAssignStopping = 2 };  // A
 Dispatcher::Dispatcher(Comm& comm, std::vector<ShardSpec> todo, BuildFn build, DoneFn on_done,
                        ProgressMeter& progress, const RankCounters& local)
     : comm_(comm),
-      todo_(todo.begin(), todo.end()),
+      todo_(std::make_move_iterator(todo.begin()), std::make_move_iterator(todo.end())),
       build_(std::move(build)),
       on_done_(std::move(on_done)),
       progress_(progress),

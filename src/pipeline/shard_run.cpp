@@ -22,7 +22,7 @@ int serve_and_work(Comm& comm, const WorkerSettings& ws, Embedder& embedder, Sha
     plan.on_done(d);
     ++n_done_now;
   };
-  Dispatcher dispatcher(comm, plan.todo, plan.build, on_done, progress, counters);
+  Dispatcher dispatcher(comm, std::move(plan.todo), plan.build, on_done, progress, counters);
   std::thread server([&] { dispatcher.serve(); });
   try {
     run_embed_worker(ws, embedder, dispatcher, counters);

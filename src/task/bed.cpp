@@ -1,13 +1,16 @@
-// BED parsing: the file is read in one go and split into lines and fields as string_views;
+// BED parsing: the file is read in 1 MiB blocks and split into lines and fields as string_views;
 // no per-row iostreams or allocations beyond the table itself.
 #include "bend/task/bed.hpp"
 
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <iterator>
 #include <climits>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string_view>
 #include <unordered_map>
 
@@ -28,7 +31,8 @@ std::string str(std::string_view s) {
   return std::string(s.data(), s.size());
 }
 
-std::string read_whole_file(const std::string& path) {
+// Opens a BED file for reading, with the errors read_bed documents.
+std::unique_ptr<FILE, int (*)(FILE*)> open_bed(const std::string& path) {
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     if (errno == ENOENT) fail("BED '%s': file not found", path.c_str());
@@ -37,15 +41,39 @@ std::string read_whole_file(const std::string& path) {
   if (S_ISDIR(st.st_mode)) fail("BED '%s': is a directory, not a BED file", path.c_str());
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail("BED '%s': cannot open: %s", path.c_str(), std::strerror(errno));
-  std::string text;
-  text.reserve(static_cast<size_t>(st.st_size) + 1);
-  char buf[1 << 16];
+  return {f, &std::fclose};
+}
+
+// Calls on_line(line) for every line of `path` (without its '\n'; a last line without one
+// included), reading 1 MiB at a time: the file is never held whole (its text would add to the
+// table's memory while the table is built).
+template <class OnLine>
+void for_each_line(const std::string& path, OnLine&& on_line) {
+  auto f = open_bed(path);
+  std::vector<char> buf(1 << 20);
+  std::string carry;  // the start of a line that continues in the next block
   size_t n;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) text.append(buf, n);
-  bool bad = std::ferror(f) != 0;
-  std::fclose(f);
-  if (bad) fail("BED '%s': read error", path.c_str());
-  return text;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f.get())) > 0) {
+    size_t pos = 0;
+    while (pos < n) {
+      const char* nl = static_cast<const char*>(std::memchr(buf.data() + pos, '\n', n - pos));
+      if (!nl) {
+        carry.append(buf.data() + pos, n - pos);
+        break;
+      }
+      const size_t end = static_cast<size_t>(nl - buf.data());
+      if (carry.empty()) {
+        on_line(std::string_view(buf.data() + pos, end - pos));
+      } else {
+        carry.append(buf.data() + pos, end - pos);
+        on_line(std::string_view(carry));
+        carry.clear();
+      }
+      pos = end + 1;
+    }
+  }
+  if (std::ferror(f.get())) fail("BED '%s': read error", path.c_str());
+  if (!carry.empty()) on_line(std::string_view(carry));
 }
 
 bool is_space(char c) {
@@ -146,6 +174,8 @@ class BedParser {
   void header(const Fields& f, int64_t line_no);
   void headerless(const Fields& f, int64_t line_no);
   void row(const Fields& f, int64_t line_no);
+  // At most this many data rows follow (the file's line count): label offsets are reserved once.
+  void expect_rows(int64_t n) { expected_rows_ = n; }
 
  private:
   void parse_label(std::string_view s, int64_t line_no);
@@ -157,6 +187,7 @@ class BedParser {
   std::string header_text_;
   int n_cols_ = 0;  // header columns; minimum columns when headerless
   int strand_col_ = -1, label_col_ = -1, split_col_ = -1;
+  int64_t expected_rows_ = 0;
 };
 
 void BedParser::header(const Fields& f, int64_t line_no) {
@@ -240,8 +271,12 @@ void BedParser::row(const Fields& f, int64_t line_no) {
   auto col = [&](int i) { return label_dropped && i > label_col_ ? f[i - 1] : f[i]; };
 
   Region r;
-  r.row = static_cast<int64_t>(t_.rows.size());
-  r.line_no = line_no;
+  // Non-data lines before this row: recorded where their count changes (BedTable::line_of).
+  const int64_t row_index = static_cast<int64_t>(t_.rows.size());
+  const int64_t skipped = line_no - 1 - row_index;
+  if (skipped != (t_.line_skips.empty() ? 0 : t_.line_skips.back().second)) {
+    t_.line_skips.emplace_back(row_index, skipped);
+  }
   if (f[0].empty()) fail_at(t_.path, line_no, "empty chromosome name");
   r.chrom_id = chroms_.id(f[0]);
   if (!parse_count(f[1], r.start_bp)) {
@@ -262,14 +297,17 @@ void BedParser::row(const Fields& f, int64_t line_no) {
     r.strand = s[0];
   }
   if (label_col_ >= 0 && !label_dropped) parse_label(col(label_col_), line_no);
-  t_.label_offsets.push_back(static_cast<int64_t>(t_.label_ids.size()));
-  if (split_col_ >= 0) {
-    std::string_view s = col(split_col_);
-    if (s.empty()) fail_at(t_.path, line_no, "empty split");
-    r.split_id = splits_.id(s);
-  } else {
-    r.split_id = splits_.id(opt_.default_split);
+  if (t_.has_label) {
+    if (t_.label_offsets.empty()) {
+      t_.label_offsets.reserve(static_cast<size_t>(expected_rows_) + 1);
+      t_.label_offsets.push_back(0);
+    }
+    t_.label_offsets.push_back(static_cast<int64_t>(t_.label_ids.size()));
   }
+  if (split_col_ >= 0 && col(split_col_).empty()) fail_at(t_.path, line_no, "empty split");
+  const int32_t split = split_col_ >= 0 ? splits_.id(col(split_col_)) : splits_.id(opt_.default_split);
+  if (split >= kMaxSplits) fail_at(t_.path, line_no, strfmt("more than %d different splits", kMaxSplits));
+  r.split_id = static_cast<int16_t>(split);
   t_.rows.push_back(r);
 }
 
@@ -281,51 +319,59 @@ bool looks_like_header(const Fields& f) {
 }  // namespace
 
 BedTable read_bed(const std::string& path, const BedOptions& opt) {
-  const std::string text = read_whole_file(path);
   BedTable t;
   t.path = path;
-  t.label_offsets.push_back(0);
+  // A first pass counts the lines, so the row table is allocated once at its final size (grown
+  // by doubling, it briefly needed up to 1.5x that while a copy moved).
+  int64_t n_lines = 0;
+  for_each_line(path, [&](std::string_view) { ++n_lines; });
+  t.rows.reserve(static_cast<size_t>(n_lines));
   BedParser parser(t, opt);
+  parser.expect_rows(n_lines);
   Fields f;
   bool started = false;
   int64_t line_no = 0;
-  size_t pos = 0;
-  while (pos < text.size()) {
+  for_each_line(path, [&](std::string_view raw) {
     ++line_no;
-    size_t eol = text.find('\n', pos);
-    if (eol == std::string::npos) eol = text.size();
-    std::string_view line = trim(std::string_view(text.data() + pos, eol - pos));
-    pos = eol + 1;
-    if (line.empty()) continue;
+    std::string_view line = trim(raw);
+    if (line.empty()) return;
     if (line[0] == '#') {  // comment, or a '#chrom start end ...' header on the first line
       split_fields(trim(line.substr(1)), f);
       if (!started && looks_like_header(f)) {
         started = true;
         parser.header(f, line_no);
       }
-      continue;
+      return;
     }
     split_fields(line, f);
-    if (!started && (f[0] == "track" || f[0] == "browser")) continue;  // UCSC browser lines
+    if (!started && (f[0] == "track" || f[0] == "browser")) return;  // UCSC browser lines
     if (!started) {
       started = true;
       if (looks_like_header(f)) {
         parser.header(f, line_no);
-        continue;
+        return;
       }
       parser.headerless(f, line_no);
     }
     parser.row(f, line_no);
-  }
+  });
   if (t.rows.empty()) fail("BED '%s': no data rows", path.c_str());
   return t;
+}
+
+int64_t BedTable::line_of(int64_t row) const {
+  auto after = std::upper_bound(line_skips.begin(), line_skips.end(), row,
+                                [](int64_t r, const std::pair<int64_t, int64_t>& e) { return r < e.first; });
+  return row + 1 + (after == line_skips.begin() ? 0 : std::prev(after)->second);
 }
 
 void validate_regions(const BedTable& bed, const FastaReader& fa, int64_t flank_bp) {
   if (flank_bp < 0)
     fail("BED '%s': flank %lld must be >= 0", bed.path.c_str(), (long long)flank_bp);
   std::vector<int64_t> len_bp(bed.chrom_names.size(), -2);  // -2 = not looked up yet
-  for (const Region& r : bed.rows) {
+  for (size_t i = 0; i < bed.rows.size(); ++i) {
+    const Region& r = bed.rows[i];
+    const int64_t line_no = bed.line_of(static_cast<int64_t>(i));
     const std::string& chrom = bed.chrom_names[r.chrom_id];
     int64_t& len = len_bp[r.chrom_id];
     if (len == -2) len = fa.chrom_length(chrom);
@@ -334,18 +380,18 @@ void validate_regions(const BedTable& bed, const FastaReader& fa, int64_t flank_
       std::string list;
       for (size_t i = 0; i < have.size() && i < 10; ++i) list += (i ? ", " : "") + have[i].first;
       if (have.size() > 10) list += strfmt(", ... (%zu in total)", have.size());
-      fail_at(bed.path, r.line_no,
+      fail_at(bed.path, line_no,
               "unknown chromosome '" + chrom + "' (FASTA " + fa.path() + " has: " + list + ")");
     }
     const long long s = r.start_bp, e = r.end_bp, fl = flank_bp;
     if (r.start_bp - flank_bp < 0) {
-      fail_at(bed.path, r.line_no,
+      fail_at(bed.path, line_no,
               strfmt("region %s:%lld-%lld with flank %lld starts before the beginning of %s "
                      "(start - flank = %lld) in %s",
                      chrom.c_str(), s, e, fl, chrom.c_str(), s - fl, fa.path().c_str()));
     }
     if (r.end_bp + flank_bp > len) {
-      fail_at(bed.path, r.line_no,
+      fail_at(bed.path, line_no,
               strfmt("region %s:%lld-%lld with flank %lld extends past the end of %s "
                      "(length %lld) in %s",
                      chrom.c_str(), s, e, fl, chrom.c_str(), (long long)len, fa.path().c_str()));

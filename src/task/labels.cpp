@@ -35,7 +35,7 @@ class ColumnLabels : public LabelSource {
       for (int64_t k = offsets_[i]; k < offsets_[i + 1]; ++k) {
         if (ids_[k] >= depth) {
           fail("%s:%lld: label id %d is >= label_depth %d", path_.c_str(),
-               static_cast<long long>(bed.rows[i].line_no), ids_[k], depth);
+               static_cast<long long>(bed.line_of(static_cast<int64_t>(i))), ids_[k], depth);
         }
       }
     }

@@ -52,10 +52,8 @@ TEST_CASE("a BEND file with strand and label fills every field of the table") {
   CHECK(r.start_bp == 100);
   CHECK(r.end_bp == 612);
   CHECK(r.strand == '-');
-  CHECK(r.row == 0);
-  CHECK(r.line_no == 2);
-  CHECK(t.rows[2].line_no == 5);
-  CHECK(t.rows[2].row == 2);
+  CHECK(t.line_of(0) == 2);
+  CHECK(t.line_of(2) == 5);
   CHECK(t.label_offsets == std::vector<int64_t>{0, 2, 2, 3});
   CHECK(t.label_ids == std::vector<int32_t>{3, 0, 17});
   CHECK(bend::region_string(t, t.rows[0]) == "chr2:100-612(-)");
@@ -72,7 +70,7 @@ TEST_CASE("without strand column every region is '.', without label column no id
   CHECK_FALSE(t.has_strand);
   CHECK_FALSE(t.has_label);
   CHECK(t.rows[0].strand == '.');
-  CHECK(t.label_offsets == std::vector<int64_t>{0, 0});
+  CHECK(t.label_offsets.empty());  // no label column: no offsets (rank 0's memory)
 }
 
 TEST_CASE("headerless BED gets the default split only when the split is optional") {
@@ -101,6 +99,29 @@ TEST_CASE("label ids are checked against label_depth with file:line") {
   CHECK_THAT(msg, Catch::Contains(path + ":2: label id 4 is >= label_depth 4"));
   opt.label_depth = 5;
   CHECK(bend::read_bed(path, opt).label_ids == std::vector<int32_t>{0, 4});
+}
+
+TEST_CASE("line numbers of data rows count comments, blank lines and the header, wherever they are") {
+  TempDir dir;
+  std::string fa_path = dir.file("g.fa", ">chr1\n" + std::string(100, 'A') + "\n");
+  bend::FastaReader fa(fa_path);
+  std::string path = dir.file("t.bed",
+                              "# v2\n"                           // 1
+                              "chromosome start end split\n"     // 2
+                              "chr1 1 2 train\n"                 // 3: row 0
+                              "\n"                               // 4
+                              "chr1 2 3 train\n"                 // 5: row 1
+                              "# two\n# comments\n"              // 6, 7
+                              "chr1 3 4 train\n"                 // 8: row 2
+                              "chr1 4 500 train\n");             // 9: row 3, past the end
+  bend::BedTable t = bend::read_bed(path);
+  REQUIRE(t.rows.size() == 4);
+  CHECK(t.line_of(0) == 3);
+  CHECK(t.line_of(1) == 5);
+  CHECK(t.line_of(2) == 8);
+  CHECK(t.line_of(3) == 9);
+  CHECK_THAT(error_of([&] { bend::validate_regions(t, fa, 0); }), Catch::Contains(path + ":9: region chr1:4-500"));
+  CHECK(sizeof(bend::Region) == 24);  // rank 0 holds one per row (docs/benchmarks.md, memory)
 }
 
 TEST_CASE("validate_regions checks chromosome names and flanked ends against the FASTA") {

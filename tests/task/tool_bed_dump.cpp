@@ -27,14 +27,15 @@ void dump(const bend::BedTable& t) {
   print_names("chroms", t.chrom_names);
   print_names("splits", t.split_names);
   std::string ids;
-  for (const bend::Region& r : t.rows) {
+  for (size_t row = 0; row < t.rows.size(); ++row) {
+    const bend::Region& r = t.rows[row];
     ids.clear();
-    for (int64_t k = t.label_offsets[r.row]; k < t.label_offsets[r.row + 1]; ++k) {
+    for (int64_t k = t.has_label ? t.label_offsets[row] : 0; t.has_label && k < t.label_offsets[row + 1]; ++k) {
       ids += (ids.empty() ? "" : ",") + std::to_string(t.label_ids[k]);
     }
     std::printf("%s\t%lld\t%lld\t%c\t%s\t%lld\t%lld\t%s\t%s\n", t.chrom_names[r.chrom_id].c_str(),
                 (long long)r.start_bp, (long long)r.end_bp, r.strand,
-                t.split_names[r.split_id].c_str(), (long long)r.row, (long long)r.line_no,
+                t.split_names[r.split_id].c_str(), (long long)row, (long long)t.line_of(static_cast<int64_t>(row)),
                 ids.c_str(), bend::region_string(t, r).c_str());
   }
 }

@@ -41,7 +41,8 @@ struct ShardSpec {
   int32_t shard_id = 0;        // global, in split order then row order
   int32_t split_id = 0;        // index into BedTable::split_names
   int32_t index_in_split = 0;  // 0, 1, ... within its split
-  std::vector<int64_t> rows;   // BED row numbers
+  std::vector<int32_t> rows;   // BED row numbers (bend genome: window numbers); < 2^31 per run,
+                               // 4 bytes each: rank 0 holds every row's (docs/benchmarks.md, memory)
   int64_t n_bp = 0;            // nucleotides to embed (flank included)
   std::string file_name;       // "<split>-<index:05d>.tfrecord[.zlib|.gz]", or "<split>.h5"
 };
@@ -49,5 +50,9 @@ struct ShardSpec {
 // Splits the selected rows into shards of at most `shard_rows` rows each. Throws bend::Error
 // when a requested split does not exist in the BED.
 std::vector<ShardSpec> plan_shards(const BedTable& bed, const EmbedParams& params);
+
+// `spec` without its row list: what the shard queue holds. The queue's work builder reads the
+// rows from the plan by shard id, so rank 0 keeps one copy of every row list, not two.
+ShardSpec queue_entry(const ShardSpec& spec);
 
 }  // namespace bend

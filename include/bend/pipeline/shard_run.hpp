@@ -27,7 +27,7 @@ class Embedder;
 
 // What rank 0 planned. Left empty on other ranks.
 struct ShardQueuePlan {
-  std::vector<ShardSpec> todo;   // shards still to do, handed out in this order
+  std::vector<ShardSpec> todo;   // shards still to do, handed out in this order (moved into the queue)
   Dispatcher::BuildFn build;     // ShardSpec -> ShardWork (called under the dispatcher's lock)
   Dispatcher::DoneFn on_done;    // records a finished shard (journal); under the same lock
   int64_t todo_rows = 0;         // rows (records) and nucleotides in `todo`, for progress

@@ -4,22 +4,25 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace bend {
 
 class FastaReader;
 
-// One data row of a BED file. Coordinates are 0-based, half-open, in bp.
+// One data row of a BED file. Coordinates are 0-based, half-open, in bp. Its 0-based data row
+// over the whole file (= the HDF5 label row) is its index in BedTable::rows, its line in the
+// file BedTable::line_of(index). 24 bytes: rank 0 holds one per row of the task, less than the
+// row's text in the file (docs/benchmarks.md, memory).
 struct Region {
-  int32_t chrom_id = 0;  // index into BedTable::chrom_names
-  int32_t split_id = 0;  // index into BedTable::split_names
   int64_t start_bp = 0;
   int64_t end_bp = 0;
-  char strand = '.';    // '+', '-' or '.' (no strand column)
-  int64_t row = 0;      // 0-based data row over the whole file (= HDF5 label row)
-  int64_t line_no = 0;  // 1-based line in the file, for messages
+  int32_t chrom_id = 0;  // index into BedTable::chrom_names
+  int16_t split_id = 0;  // index into BedTable::split_names (at most kMaxSplits)
+  char strand = '.';     // '+', '-' or '.' (no strand column)
 };
+constexpr int32_t kMaxSplits = 32767;
 
 // A parsed BED file. Plain data; safe to share read-only between threads.
 struct BedTable {
@@ -32,9 +35,17 @@ struct BedTable {
   bool has_label = false;
   bool has_split = false;  // false: every row is in BedOptions::default_split
   // Class ids of the label column as CSR: row i has label_ids[label_offsets[i] ..
-  // label_offsets[i + 1]). label_offsets has rows.size() + 1 entries (all 0 without labels).
-  std::vector<int64_t> label_offsets;  // [n_rows + 1]
+  // label_offsets[i + 1]). label_offsets has rows.size() + 1 entries with a label column, none
+  // without one.
+  std::vector<int64_t> label_offsets;  // [n_rows + 1] or empty
   std::vector<int32_t> label_ids;      // [n_label_ids]
+  // Where data rows and line numbers part: (first data row after some lines that are not data
+  // -- header, comments, blank lines --, how many such lines come before it in all), in row
+  // order. Usually one entry, the header's.
+  std::vector<std::pair<int64_t, int64_t>> line_skips;
+
+  // 1-based line of data row `row` in the file, for messages.
+  int64_t line_of(int64_t row) const;
 };
 
 // How read_bed() treats optional parts of the format.
