@@ -225,7 +225,7 @@ ShardWork build_work(const EmbedParams& p, const Rank0State& s, const ShardSpec&
   ShardWork w;
   w.shard_id = spec.shard_id;
   w.file_name = spec.file_name;
-  const std::vector<int32_t>& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
+  const RowList& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
   w.rows.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const Region& r = s.bed.rows[rows[i]];

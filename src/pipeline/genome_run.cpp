@@ -287,7 +287,7 @@ ShardWork build_genome_work(const GenomeState& s, const ShardSpec& spec) {
   ShardWork w;
   w.shard_id = spec.shard_id;
   w.file_name = spec.file_name;
-  const std::vector<int32_t>& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
+  const RowList& rows = s.shards.at(spec.shard_id).rows;  // the queue's spec has none
   w.rows.resize(rows.size());
   for (size_t i = 0; i < rows.size(); ++i) {
     const Window& win = s.windows[rows[i]];

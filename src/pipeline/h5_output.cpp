@@ -131,7 +131,7 @@ std::vector<int64_t> rows_to_count(const H5Rank0Inputs& in) {
   for (const H5Rank0Files::File& f : in.files->files()) {
     if (f.action != kCreate) continue;
     for (int32_t id = f.first_shard; id < f.first_shard + f.n_shards; ++id) {
-      const std::vector<int32_t>& r = (*in.shards)[id].rows;
+      const RowList& r = (*in.shards)[id].rows;
       rows.insert(rows.end(), r.begin(), r.end());
     }
   }

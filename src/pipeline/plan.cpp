@@ -54,7 +54,6 @@ std::vector<ShardSpec> plan_shards(const BedTable& bed, const EmbedParams& param
     for (size_t i = 0; i < bed.rows.size(); ++i) {
       const Region& reg = bed.rows[i];
       if (reg.split_id != split) continue;
-      if (s.rows.empty()) s.rows.reserve(static_cast<size_t>(params.shard_rows));
       s.rows.push_back(static_cast<int32_t>(i));
       s.n_bp += reg.end_bp - reg.start_bp + 2 * params.flank_bp;
       if (static_cast<int64_t>(s.rows.size()) == params.shard_rows) close_shard();

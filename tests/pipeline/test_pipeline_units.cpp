@@ -60,6 +60,36 @@ TEST_CASE("shards hold consecutive rows of one split in BED order, named by spli
   CHECK(seen == 25);
 }
 
+TEST_CASE("a RowList keeps consecutive rows as a run and any other list whole, in order") {
+  RowList run;
+  for (int32_t r = 7; r < 12; ++r) run.push_back(r);
+  CHECK(run.is_run());
+  CHECK(std::vector<int32_t>(run.begin(), run.end()) == std::vector<int32_t>{7, 8, 9, 10, 11});
+  const std::vector<int32_t> mixed = {3, 4, 5, 9, 10, 2};
+  RowList l;
+  for (int32_t r : mixed) l.push_back(r);
+  CHECK_FALSE(l.is_run());
+  REQUIRE(l.size() == mixed.size());
+  for (size_t i = 0; i < mixed.size(); ++i) CHECK(l[i] == mixed[i]);
+  CHECK(std::vector<int32_t>(l.begin(), l.end()) == mixed);
+  CHECK(l.front() == 3);
+  CHECK(RowList().empty());
+}
+
+TEST_CASE("a split whose rows form one block of the BED is planned as runs of rows") {
+  BedTable bed = make_bed(20, 0);  // every row in "train"
+  EmbedParams p;
+  p.shard_rows = 6;
+  std::vector<ShardSpec> shards = plan_shards(bed, p);
+  REQUIRE(shards.size() == 4);
+  int32_t next = 0;
+  for (const ShardSpec& s : shards) {
+    CHECK(s.rows.is_run());
+    for (int32_t r : s.rows) CHECK(r == next++);
+  }
+  CHECK(next == 20);
+}
+
 TEST_CASE("planning selected splits only, and an unknown split is an error naming the file") {
   BedTable bed = make_bed(10, 3);
   EmbedParams p;

@@ -2,7 +2,9 @@
 // shard ids and file names depend only on the BED and the settings, never on the rank count.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <iterator>
 #include <string>
 #include <vector>
 
@@ -36,13 +38,72 @@ struct EmbedParams {
   EmbedderOptions model;
 };
 
+// The row numbers of one shard, in order. Consecutive numbers (a split's rows in one block of
+// the BED, every bend genome shard) are kept as (first, count): no memory per row; any other list
+// as a vector of int32 (4 bytes per row). Rank 0 holds every shard's list for the whole run.
+class RowList {
+ public:
+  class const_iterator {
+   public:
+    using iterator_category = std::forward_iterator_tag;
+    using value_type = int32_t;
+    using difference_type = std::ptrdiff_t;
+    using pointer = const int32_t*;
+    using reference = int32_t;
+    const_iterator(const RowList* l, size_t i) : l_(l), i_(i) {}
+    int32_t operator*() const { return (*l_)[i_]; }
+    const_iterator& operator++() {
+      ++i_;
+      return *this;
+    }
+    const_iterator operator++(int) {
+      const_iterator old = *this;
+      ++i_;
+      return old;
+    }
+    bool operator==(const const_iterator& o) const { return i_ == o.i_ && l_ == o.l_; }
+    bool operator!=(const const_iterator& o) const { return !(*this == o); }
+
+   private:
+    const RowList* l_;
+    size_t i_;
+  };
+
+  // Appends `row`: extends the run when it follows the last row, else the list becomes a vector.
+  void push_back(int32_t row) {
+    if (list_.empty()) {
+      if (n_ == 0) first_ = row;
+      if (static_cast<int64_t>(row) == first_ + static_cast<int64_t>(n_)) {
+        ++n_;
+        return;
+      }
+      list_.reserve(n_ + 1);
+      for (size_t i = 0; i < n_; ++i) list_.push_back(first_ + static_cast<int32_t>(i));
+    }
+    list_.push_back(row);
+    ++n_;
+  }
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int32_t operator[](size_t i) const { return list_.empty() ? first_ + static_cast<int32_t>(i) : list_[i]; }
+  int32_t front() const { return (*this)[0]; }
+  const_iterator begin() const { return {this, 0}; }
+  const_iterator end() const { return {this, n_}; }
+  // True while the rows are consecutive (kept as first and count).
+  bool is_run() const { return list_.empty(); }
+
+ private:
+  int32_t first_ = 0;
+  size_t n_ = 0;
+  std::vector<int32_t> list_;  // every row, once they are not consecutive
+};
+
 // One shard: a run of consecutive rows (in BED order) of one split.
 struct ShardSpec {
   int32_t shard_id = 0;        // global, in split order then row order
   int32_t split_id = 0;        // index into BedTable::split_names
   int32_t index_in_split = 0;  // 0, 1, ... within its split
-  std::vector<int32_t> rows;   // BED row numbers (bend genome: window numbers); < 2^31 per run,
-                               // 4 bytes each: rank 0 holds every row's (docs/benchmarks.md, memory)
+  RowList rows;                // BED row numbers (bend genome: window numbers); < 2^31 per run
   int64_t n_bp = 0;            // nucleotides to embed (flank included)
   std::string file_name;       // "<split>-<index:05d>.tfrecord[.zlib|.gz]", or "<split>.h5"
 };
