@@ -16,8 +16,8 @@ class H5EmbeddingReader;  // rows of an HDF5 output file (store/h5_embeddings.hp
 
 // A record of an uncompressed shard whose data CRC has not been checked yet (SplitReader::read
 // with `defer_crc`): its bytes where they lie in the mapped shard, which `keep` keeps mapped.
-// Whoever takes it over must call check() or copy_checked() before anything read from the record
-// is used. Safe to check from any thread while the reader goes on reading.
+// Whoever takes it over must check it (check(), or check(copy_and_crc(...))) before anything
+// read from the record is used. Safe to check from any thread while the reader goes on reading.
 struct UncheckedRecord {
   const char* data = nullptr;          // the record's data bytes (the serialized Example)
   size_t n_bytes = 0;
@@ -75,10 +75,11 @@ struct ShardInfo {
 // The shards of some splits of an embed output directory, readable record by record in any
 // order. Shards are numbered split by split (in the order given), by manifest shard id within a
 // split. Uncompressed shards are memory-mapped and read through an offset index built on a
-// shard's first use (src/train/shard_reader.hpp). Compressed (.zlib/.gz) shards can only be decompressed whole: give the coming reads
-// to plan() and each shard is decompressed once, keeping just the planned records until read
-// (memory ~ shuffle buffer + one shard); unplanned reads go through an LRU of `cache_shards`
-// whole shards, which thrashes under a shuffle buffer larger than a shard.
+// shard's first use (src/train/shard_reader.hpp). Compressed (.zlib/.gz) shards can only be
+// decompressed whole: give the coming reads to plan() and each shard is decompressed once,
+// keeping just the planned records until read (memory ~ shuffle buffer + one shard); unplanned
+// reads go through an LRU of `cache_shards` whole shards, which thrashes under a shuffle buffer
+// larger than a shard.
 // HDF5 output (`bend embed --format hdf5`): the manifest's shards are row ranges of
 // `<split>.h5`; records are read by row (hyperslabs), with the same record ids, so the same
 // epoch order and batches as the TFRecord output of the same run.
