@@ -18,15 +18,19 @@ namespace bend {
 namespace {
 
 // The mappings the handler knows, published with release stores and read in the handler with
-// acquire loads (no locks there). A slot is free while its `end` is 0.
-constexpr int kSlots = 1024;
-constexpr size_t kPathChars = 512;  // longer paths are cut in the message
+// acquire loads (no locks there). A slot is free while its `end` is 0; `path` points at the
+// MappedFile's own path while the slot is in use. As many slots as Linux allows mappings by
+// default (vm.max_map_count): bend train keeps a shard mapped while rows of queued batches
+// point into it, which with one-record shards and large batches is thousands of files. Zero
+// pages until used.
+constexpr int kSlots = 65536;
 struct Slot {
   std::atomic<uintptr_t> begin{0}, end{0};
-  char path[kPathChars] = {};
+  std::atomic<const char*> path{nullptr};
 };
 Slot g_slots[kSlots];
 std::mutex g_slots_mutex;  // taken by constructors and destructors only
+int g_next_slot = 0;       // where the next search for a free slot starts (under the mutex)
 std::once_flag g_handler_once;
 struct sigaction g_previous;
 
@@ -51,8 +55,11 @@ void on_sigbus(int sig, siginfo_t* info, void* context) {
     static const char kTail[] =
         " changed size while being read (truncated or rewritten by another process?); stopped "
         "without writing anything further\n";
+    const char* path = s.path.load(std::memory_order_acquire);
+    size_t n = 0;
+    while (path && path[n] != '\0') ++n;
     write_all(kHead, sizeof kHead - 1);
-    write_all(s.path, strnlen(s.path, kPathChars));
+    if (path) write_all(path, n);
     write_all(kTail, sizeof kTail - 1);
     _exit(1);
   }
@@ -103,14 +110,15 @@ MappedFile::MappedFile(const std::string& path, uint64_t size) : path_(path), si
          std::strerror(e));
   data_ = static_cast<const char*>(p);
   std::lock_guard<std::mutex> lock(g_slots_mutex);
-  for (int i = 0; i < kSlots; ++i) {
+  for (int k = 0; k < kSlots; ++k) {
+    const int i = (g_next_slot + k) % kSlots;
     Slot& s = g_slots[i];
     if (s.end.load(std::memory_order_relaxed) != 0) continue;
-    std::strncpy(s.path, path.c_str(), kPathChars - 1);
-    s.path[kPathChars - 1] = '\0';
+    s.path.store(path_.c_str(), std::memory_order_release);
     s.begin.store(reinterpret_cast<uintptr_t>(data_), std::memory_order_release);
     s.end.store(reinterpret_cast<uintptr_t>(data_) + size, std::memory_order_release);
     slot_ = i;
+    g_next_slot = (i + 1) % kSlots;
     return;
   }
   ::munmap(p, static_cast<size_t>(size));
@@ -124,6 +132,7 @@ MappedFile::~MappedFile() {
     std::lock_guard<std::mutex> lock(g_slots_mutex);
     g_slots[slot_].end.store(0, std::memory_order_release);
     g_slots[slot_].begin.store(0, std::memory_order_release);
+    g_slots[slot_].path.store(nullptr, std::memory_order_release);
   }
   ::munmap(const_cast<char*>(data_), static_cast<size_t>(size_));
 }

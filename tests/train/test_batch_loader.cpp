@@ -215,6 +215,14 @@ TEST_CASE("BatchLoader gives every batch as written, wide rows copied on next(),
   }
 }
 
+TEST_CASE("BatchLoader keeps working when queued batches hold more shards than 1024 mapped files") {
+  TempDir d;
+  // one record per shard (`bend embed --shard-rows 1`) and large batches: the rows of the queued
+  // batches keep up to ~1,300 shards mapped at once, beyond the reader's 128
+  const Written w = write_embedding(d.path, 1300, 1, 128, 16);
+  check_epoch(w, d.path, 430, 0, 1, two_threads, 30);
+}
+
 TEST_CASE("BatchLoader gives every batch as written below dim 128 (channels first)") {
   TempDir d;
   const Written w = write_embedding(d.path, 9, 5, 16, 12);
