@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 
 #include "bend/core/error.hpp"
 #include "bend/core/library_lock.hpp"
@@ -28,6 +29,24 @@ static bool launched_by_mpi() {
   }
   return false;
 }
+
+const char* single_node_pml(const char* (*env)(const char*)) {
+  if (env("OMPI_MCA_pml") != nullptr) return nullptr;  // the user's choice (or mpirun --mca pml)
+  const char* size = env("OMPI_COMM_WORLD_SIZE");
+  const char* local_size = env("OMPI_COMM_WORLD_LOCAL_SIZE");
+  if (size != nullptr && local_size != nullptr) {  // started by Open MPI's mpirun
+    return std::strcmp(size, local_size) == 0 ? "ob1" : nullptr;
+  }
+  if (env("SLURM_STEP_NUM_NODES") != nullptr && (env("PMIX_RANK") != nullptr || env("PMI_RANK") != nullptr)) {
+    return std::strcmp(env("SLURM_STEP_NUM_NODES"), "1") == 0 ? "ob1" : nullptr;  // srun --mpi=...
+  }
+  for (const char* v : {"PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"}) {
+    if (env(v) != nullptr) return nullptr;  // another launcher: where the ranks are is unknown
+  }
+  return "ob1";  // no launcher: a singleton
+}
+
+static const char* getenv_c(const char* name) { return std::getenv(name); }
 
 Comm::Comm() {
   LibraryLock lock(library_mutex());
@@ -53,6 +72,9 @@ void Comm::init_mpi() {
   int inited = 0;
   MPI_Initialized(&inited);
   if (!inited) {
+#ifdef OPEN_MPI
+    if (const char* pml = single_node_pml(getenv_c)) setenv("OMPI_MCA_pml", pml, 0);
+#endif
     int provided = 0;
     check(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "init");
     if (provided < MPI_THREAD_SERIALIZED) {

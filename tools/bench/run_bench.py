@@ -303,7 +303,9 @@ def bench_scaling(a, d, bed, fa, onehot_out):
     """mpirun -np 2 vs -np 1, one thread per rank: ResNet-LM embed (compute-bound) and bend train.
     Embed: end to end (process start to exit) and in-run (bend's own "done: ... in X s wall",
     from its start of work to the last shard), so the per-process start-up (LibTorch's shared
-    libraries, MPI_Init) shows separately; the runs alternate np 1 and np 2."""
+    libraries, MPI_Init) shows separately. Peer for embed, the machine's own ceiling: two
+    independent np 1 runs at once, each on half of the rows (alternate rows), with no
+    communication and no shared work queue. The runs alternate np 1, the pair and np 2."""
     ckpt = os.path.join(d, "resnet_scaling")
     shutil.rmtree(ckpt, ignore_errors=True)
     run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "3", "--hidden-size", "128",
@@ -314,21 +316,43 @@ def bench_scaling(a, d, bed, fa, onehot_out):
     # shard's imbalance between ranks is ~1% of the run
     n = 32 if a.quick else 1024
     _, n_nt = subset_bed(bed, sub, {"train": n, "valid": n // 4, "test": n // 4})
+    with open(sub) as f:
+        header, rows = f.readline(), f.readlines()
+    halves = [os.path.join(d, "scaling_half%d.bed" % i) for i in (0, 1)]
+    for i, path in enumerate(halves):
+        with open(path, "w") as f:
+            f.write(header + "".join(rows[i::2]))
     mpirun = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
-    total, inrun = {1: [], 2: []}, {1: [], 2: []}
+
+    def embed_cmd(np_, bed, out):
+        shutil.rmtree(out, ignore_errors=True)
+        return mpirun + [str(np_)] + embed_args(a, bed, fa, out, "resnetlm",
+                                                ["--checkpoint", ckpt, "--shard-rows", "16"], threads=1)
+
+    def in_run_s(stderr):
+        m = re.search(r"done: .* in ([0-9.]+) s wall", stderr)
+        if not m:
+            raise SystemExit("run_bench: no 'done: ... s wall' in bend embed's log:\n" + stderr[-2000:])
+        return float(m.group(1))
+
+    total, inrun = {1: [], "pair": [], 2: []}, {1: [], "pair": [], 2: []}
     for _ in range(a.runs):
-        for np_ in (1, 2):
-            out = os.path.join(d, "scaling_np%d" % np_)
-            shutil.rmtree(out, ignore_errors=True)
+        for np_ in (1, "pair", 2):
             t0 = time.perf_counter()
-            p = run(mpirun + [str(np_)] + embed_args(a, sub, fa, out, "resnetlm",
-                                                     ["--checkpoint", ckpt, "--shard-rows", "16"], threads=1))
-            total[np_].append(time.perf_counter() - t0)
-            m = re.search(r"done: .* in ([0-9.]+) s wall", p.stderr)
-            if not m:
-                raise SystemExit("run_bench: no 'done: ... s wall' in bend embed's log:\n" + p.stderr[-2000:])
-            inrun[np_].append(float(m.group(1)))
-    res = {}
+            if np_ == "pair":
+                ps = [subprocess.Popen(embed_cmd(1, halves[i], os.path.join(d, "scaling_half%d" % i)),
+                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for i in (0, 1)]
+                errs = [p.communicate()[1] for p in ps]
+                total[np_].append(time.perf_counter() - t0)
+                for p, e in zip(ps, errs):
+                    if p.returncode != 0:
+                        raise SystemExit("run_bench: bend embed on half the rows failed (%d):\n%s" % (p.returncode, e[-3000:]))
+                inrun[np_].append(max(in_run_s(e) for e in errs))
+            else:
+                p = run(embed_cmd(np_, sub, os.path.join(d, "scaling_np%d" % np_)))
+                total[np_].append(time.perf_counter() - t0)
+                inrun[np_].append(in_run_s(p.stderr))
+    res = {"embed_pair_s": statistics.median(total["pair"]), "embed_pair_in_run_s": statistics.median(inrun["pair"])}
     for np_ in (1, 2):
         res["embed_np%d_s" % np_] = statistics.median(total[np_])
         res["embed_np%d_in_run_s" % np_] = statistics.median(inrun[np_])
@@ -341,6 +365,8 @@ def bench_scaling(a, d, bed, fa, onehot_out):
         res["train_np%d_rows_per_s" % np_] = statistics.median(rates)
     res["embed_speedup"] = res["embed_np1_s"] / res["embed_np2_s"]
     res["embed_in_run_speedup"] = res["embed_np1_in_run_s"] / res["embed_np2_in_run_s"]
+    res["embed_pair_speedup"] = res["embed_np1_s"] / res["embed_pair_s"]
+    res["embed_pair_in_run_speedup"] = res["embed_np1_in_run_s"] / res["embed_pair_in_run_s"]
     res["train_speedup"] = res["train_np2_rows_per_s"] / res["train_np1_rows_per_s"]
     res["nt"] = n_nt
     res["target"] = ">= 1.8x"
@@ -602,6 +628,10 @@ def print_table(res):
             print(fmt % ("  embed in-run (start-up apart)", "%.2fs vs %.2fs; start-up %.2fs / %.2fs per run"
                          % (sc["embed_np1_in_run_s"], sc["embed_np2_in_run_s"], sc["embed_np1_startup_s"],
                             sc["embed_np2_startup_s"]), "%.2fx" % sc["embed_in_run_speedup"], ""))
+        if "embed_pair_speedup" in sc:
+            print(fmt % ("  peer: 2 lone np1 runs, half each", "%.2fs (%.2fs in-run): the machine's ceiling for 2 ranks"
+                         % (sc["embed_pair_s"], sc["embed_pair_in_run_s"]),
+                         "%.2fx" % sc["embed_pair_speedup"], "ours %.0f%% of it" % (100 * sc["embed_pair_s"] / sc["embed_np2_s"])))
         print(fmt % ("scaling np2/np1, train", "512x5 head, 1 thread/rank: %.0f vs %.0f rows/s"
                      % (sc["train_np1_rows_per_s"], sc["train_np2_rows_per_s"]), "%.2fx" % sc["train_speedup"], sc["target"]))
     if "memory" in res:

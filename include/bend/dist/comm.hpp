@@ -10,6 +10,14 @@
 
 namespace bend {
 
+// The Open MPI point-to-point layer (PML) bend asks for when the user has chosen none, given how
+// the process was launched (`env` looks up one environment variable, nullptr if unset): "ob1"
+// (shared memory) when every rank of the job runs on this node, nullptr (Open MPI's own choice)
+// otherwise. Open MPI's default selection opens the "cm" PML, which probes libfabric and PSM
+// fabrics for ~0.2 s per process even on a machine that has none; within one node ob1 is the
+// transport it ends up with. All ranks see the same launcher variables, so all choose alike.
+const char* single_node_pml(const char* (*env)(const char*));
+
 // One MPI session: MPI_Init_thread in the constructor, MPI_Finalize in the destructor.
 // Started without a launcher (no mpirun/srun environment) it is a "solo" communicator of size
 // 1 that does not initialise MPI at all (an Open MPI singleton start costs ~0.5 s) until
