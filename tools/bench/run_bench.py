@@ -623,15 +623,15 @@ def print_table(res):
     if "scaling" in res:
         sc = res["scaling"]
         print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 128, 8 layers), 1 thread/rank: %.2fs vs %.2fs"
-                     % (sc["embed_np1_s"], sc["embed_np2_s"]), "%.2fx" % sc["embed_speedup"], sc["target"]))
+                     % (sc["embed_np1_s"], sc["embed_np2_s"]), "%.3fx" % sc["embed_speedup"], sc["target"]))
         if "embed_in_run_speedup" in sc:
             print(fmt % ("  embed in-run (start-up apart)", "%.2fs vs %.2fs; start-up %.2fs / %.2fs per run"
                          % (sc["embed_np1_in_run_s"], sc["embed_np2_in_run_s"], sc["embed_np1_startup_s"],
-                            sc["embed_np2_startup_s"]), "%.2fx" % sc["embed_in_run_speedup"], ""))
+                            sc["embed_np2_startup_s"]), "%.3fx" % sc["embed_in_run_speedup"], ""))
         if "embed_pair_speedup" in sc:
             print(fmt % ("  peer: 2 lone np1 runs, half each", "%.2fs (%.2fs in-run): the machine's ceiling for 2 ranks"
                          % (sc["embed_pair_s"], sc["embed_pair_in_run_s"]),
-                         "%.2fx" % sc["embed_pair_speedup"], "ours %.0f%% of it" % (100 * sc["embed_pair_s"] / sc["embed_np2_s"])))
+                         "%.3fx" % sc["embed_pair_speedup"], "ours %.0f%% of it" % (100 * sc["embed_pair_s"] / sc["embed_np2_s"])))
         print(fmt % ("scaling np2/np1, train", "512x5 head, 1 thread/rank: %.0f vs %.0f rows/s"
                      % (sc["train_np1_rows_per_s"], sc["train_np2_rows_per_s"]), "%.2fx" % sc["train_speedup"], sc["target"]))
     if "memory" in res:
