@@ -22,10 +22,12 @@ static void check(int rc, const char* what) {
   fail("MPI %s failed: %.*s", what, len, msg);
 }
 
+static const char* getenv_c(const char* name) { return std::getenv(name); }
+
 // Whether a launcher (mpirun/mpiexec, srun --mpi=pmix/pmi2, hydra) started this process.
-static bool launched_by_mpi() {
+static bool launched_by_mpi(const char* (*env)(const char*) = getenv_c) {
   for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"}) {
-    if (std::getenv(v) != nullptr) return true;
+    if (env(v) != nullptr) return true;
   }
   return false;
 }
@@ -40,13 +42,9 @@ const char* single_node_pml(const char* (*env)(const char*)) {
   if (env("SLURM_STEP_NUM_NODES") != nullptr && (env("PMIX_RANK") != nullptr || env("PMI_RANK") != nullptr)) {
     return std::strcmp(env("SLURM_STEP_NUM_NODES"), "1") == 0 ? "ob1" : nullptr;  // srun --mpi=...
   }
-  for (const char* v : {"PMIX_RANK", "PMI_RANK", "PMI_SIZE", "MPI_LOCALNRANKS"}) {
-    if (env(v) != nullptr) return nullptr;  // another launcher: where the ranks are is unknown
-  }
-  return "ob1";  // no launcher: a singleton
+  // another launcher: where the ranks are is unknown; none: a singleton
+  return launched_by_mpi(env) ? nullptr : "ob1";
 }
-
-static const char* getenv_c(const char* name) { return std::getenv(name); }
 
 Comm::Comm() {
   LibraryLock lock(library_mutex());
