@@ -89,7 +89,7 @@ class Extract(unittest.TestCase):
         self.check_against_samtools(bed, fa, test_rows, flank=flank, extra=["--splits", "test"])
 
     def test_real_hg38_soft_masked_with_n_runs(self):
-        src = os.path.join(bt.SHARED_DATA, "genome")
+        src = os.path.join(bt.TEST_DATA, "genome")
         gdir = os.path.join(self.work, "hg38")
         shutil.copytree(src, gdir)
         fa = os.path.join(gdir, "hg38_chr2_1-2333275.fa.gz")

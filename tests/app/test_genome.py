@@ -1,4 +1,4 @@
-"""`bend genome` on the real hg38 region in shared/data/genome (chr2:1-2,333,275; its first
+"""`bend genome` on the real hg38 region in tests/data/genome (chr2:1-2,333,275; its first
 10,000 bases are N): windows and coordinates equal `bedtools makewindows`, the N rule is checked
 against an independent count over `samtools faidx` output, record sequences equal samtools,
 --reduce equals numpy means of the full embedding, a killed run resumes to identical bytes, a stop
@@ -15,7 +15,7 @@ import numpy as np
 
 import bendtest as bt
 
-GENOME = os.path.join(bt.SHARED_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
+GENOME = os.path.join(bt.TEST_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 CODES = np.frombuffer(b"ACGNT", dtype=np.uint8)
 
 

@@ -28,9 +28,9 @@ import numpy as np
 
 import bendtest as bt
 
-SHARED = bt.SHARED_DATA
-TOK = os.path.join(SHARED, "tokenizers")
-GENOME = os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz")
+DATA = bt.TEST_DATA
+TOK = os.path.join(DATA, "tokenizers")
+GENOME = os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 HF_JS = os.path.join(bt.SOURCE_DIR, "tests", "tokenize", "hf_tokenize.mjs")
 TOOLS = os.environ.get("BEND_TEST_TOOLS", ".")
 SMALL = ["--n-layers", "2", "--hidden-size", "32", "--set", "num_attention_heads=4",

@@ -10,8 +10,8 @@ import threading
 import unittest
 
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_fetch")
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
-HG38 = os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
+HG38 = os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 
 ACGT = set("ACGT")
 IUPAC = "RYKMSWBDHVN"

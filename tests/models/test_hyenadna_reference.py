@@ -1,7 +1,7 @@
 """bend's LibTorch HyenaDNA against an independent PyTorch reference (causal_lm_reference.py).
 
 Checkpoints are seeded by bend (tool_causal_lm init) from the real hyenadna-tiny-1k config.json
-in shared/data and from a small config in Hugging Face's flat layout; the reference reads the
+in tests/data and from a small config in Hugging Face's flat layout; the reference reads the
 same model.safetensors. The reference's long convolution is an explicit causal convolution (not
 an FFT), and it applies BEND's embedding rule itself (pieces of l_max - 2 bp, [CLS] .. [SEP],
 both vectors dropped).
@@ -20,8 +20,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from causal_lm_reference import (HyenaReference, bend_embed, read_safetensors, tool,  # noqa: E402
                                  write_safetensors)
 
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
-TINY_1K = os.path.join(SHARED, "configs", "hyenadna-tiny-1k", "config.json")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
+TINY_1K = os.path.join(DATA, "configs", "hyenadna-tiny-1k", "config.json")
 # Hugging Face's flat HyenaConfig layout, order 3, one inner MLP, l_max 66 (pieces of 64 bp).
 SMALL_FLAT = dict(d_model=16, n_layer=2, d_inner=40, vocab_size=12, max_seq_len=66, emb_dim=3,
                   filter_order=8, num_inner_mlps=1, hyena_order=3, short_filter_order=3,

@@ -23,11 +23,11 @@ import bendtest as bt  # noqa: E402
 import transformer_reference as ref  # noqa: E402
 from test_resnetlm_reference import read_safetensors  # noqa: E402
 
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_transformer")
-TOK = os.path.join(SHARED, "tokenizers")
-GENA_CONFIG = os.path.join(SHARED, "configs", "gena-lm", "L12-H768-A12-V32k-preln-lastln.json")
-GENOME = os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz")
+TOK = os.path.join(DATA, "tokenizers")
+GENA_CONFIG = os.path.join(DATA, "configs", "gena-lm", "L12-H768-A12-V32k-preln-lastln.json")
+GENOME = os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 SMALL = ["--n-layers", "2", "--hidden-size", "32", "--set", "num_attention_heads=4",
          "--set", "intermediate_size=48", "--set", "initializer_range=0.15"]
 

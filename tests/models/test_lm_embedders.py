@@ -24,13 +24,13 @@ import transformer_reference as ref  # noqa: E402
 from test_transformer_reference import run_script  # noqa: E402
 
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_transformer")
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 HERE = os.path.dirname(os.path.abspath(__file__))
-TOK = os.path.join(SHARED, "tokenizers")
+TOK = os.path.join(DATA, "tokenizers")
 TOL = 1e-4
 SMALL = {"num_hidden_layers": 2, "hidden_size": 48, "num_attention_heads": 4,
          "intermediate_size": 64, "initializer_range": 0.15}
-GENA_CONFIG = os.path.join(SHARED, "configs", "gena-lm", "L12-H768-A12-V32k-preln-lastln.json")
+GENA_CONFIG = os.path.join(DATA, "configs", "gena-lm", "L12-H768-A12-V32k-preln-lastln.json")
 # name: (arch, config.json, tokenizer files copied in, config keys beyond SMALL)
 CHECKPOINTS = {
     "dnabert6": ("bert", os.path.join(TOK, "dnabert-6", "config.json"),
@@ -56,7 +56,7 @@ def run(*args, expect_ok=True):
 
 
 def read_chr2():
-    with gzip.open(os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz"), "rt") as f:
+    with gzip.open(os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz"), "rt") as f:
         return "".join(line.strip() for line in f if not line.startswith(">")).upper()
 
 

@@ -39,10 +39,10 @@ from causal_lm_reference import (HyenaReference, read_safetensors, tool,  # noqa
 from test_transformer_reference import (CASES, SMALL, init_args, random_ids,  # noqa: E402
                                         run_script)
 
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_transformer")
-TOK = os.path.join(SHARED, "tokenizers")
-GENOME = os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz")
+TOK = os.path.join(DATA, "tokenizers")
+GENOME = os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 TOL = 1e-4
 HEAD_CASES = ["dnabert6", "gena_preln_lastln", "bigbird", "nt_v1", "nt_v2", "dnabert2"]
 VOCAB_FILES = {"dnabert6": os.path.join(TOK, "dnabert-6", "vocab.txt"),

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from causal_lm_reference import bend_embed, tool  # noqa: E402
 
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 HYENA_IDS = {"A": 7, "C": 8, "G": 9, "T": 10, "N": 11}  # [CLS]=0 [SEP]=1 [PAD]=4 [UNK]=6
 
 
@@ -142,7 +142,7 @@ class TorchScriptEmbedder(unittest.TestCase):
     def test_masked_module_with_dnabert6_tokens(self):
         """DNABERT-6 k-mers ([CLS] k-mers [SEP]) and BEND's edge upsampling: nucleotide j gets
         k-mer clamp(j - 2, 0, n_kmers - 1); forward(ids, attention_mask) returns a dict."""
-        vocab = os.path.join(SHARED, "tokenizers", "dnabert-6", "vocab.txt")
+        vocab = os.path.join(DATA, "tokenizers", "dnabert-6", "vocab.txt")
         with open(vocab) as f:
             ids_of = {t: i for i, t in enumerate(f.read().split("\n")) if t}
         model = MaskedModel(len(ids_of), 8)

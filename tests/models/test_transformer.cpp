@@ -24,10 +24,8 @@ using bend_test::TempDir;
 
 namespace {
 
-std::string shared(const std::string& rel) {
-  const char* d = std::getenv("BEND_SHARED_DATA");
-  return std::string(d ? d : "/work/shared/data") + "/" + rel;
-}
+// A file of tests/data (real test data, see its SOURCES.md).
+std::string test_data(const std::string& rel) { return std::string(BEND_TEST_DATA_DIR) + "/" + rel; }
 
 // A file next to this test (tests/models/...), found from this source file's path.
 std::string here(const std::string& rel) {
@@ -52,7 +50,7 @@ const std::map<std::string, std::string> kSmall = {
     {"num_hidden_layers", "2"},  {"hidden_size", "16"}, {"num_attention_heads", "2"},
     {"intermediate_size", "24"}, {"vocab_size", "30"},  {"max_position_embeddings", "40"}};
 
-// A seeded small checkpoint of `config_path` (shared data) in `dir`.
+// A seeded small checkpoint of `config_path` (tests/data) in `dir`.
 std::string seeded(const TempDir& tmp, const std::string& name, const std::string& config_path,
                    TransformerArch arch) {
   const std::string text =
@@ -82,7 +80,7 @@ void rewrite(const std::string& dir,
 
 TEST_CASE("real config files parse with the Hugging Face defaults", "[transformer]") {
   const TransformerConfig dnabert = bend::read_transformer_config(
-      shared("tokenizers/dnabert-6/config.json"), TransformerArch::kBert);
+      test_data("tokenizers/dnabert-6/config.json"), TransformerArch::kBert);
   CHECK(dnabert.vocab_size == 4101);
   CHECK(dnabert.layer_norm_eps == 1e-12);
   CHECK(dnabert.pad_token_id == 0);
@@ -91,30 +89,30 @@ TEST_CASE("real config files parse with the Hugging Face defaults", "[transforme
 
   const std::string gena = "configs/gena-lm/";
   const TransformerConfig lastln = bend::read_transformer_config(
-      shared(gena + "L12-H768-A12-V32k-preln-lastln.json"), TransformerArch::kBert);
+      test_data(gena + "L12-H768-A12-V32k-preln-lastln.json"), TransformerArch::kBert);
   CHECK(lastln.pre_layer_norm);
   CHECK(lastln.last_layer_norm);  // absent: defaults to pre_layer_norm, as GENA-LM's code does
   CHECK(lastln.pad_token_id == 3);
   const TransformerConfig preln = bend::read_transformer_config(
-      shared(gena + "L12-H768-A12-V32k-preln.json"), TransformerArch::kBert);
+      test_data(gena + "L12-H768-A12-V32k-preln.json"), TransformerArch::kBert);
   CHECK(preln.pre_layer_norm);
   CHECK(!preln.last_layer_norm);
-  CHECK(bend::read_transformer_config(shared(gena + "L24-H1024-A16-V32k-preln-lastln.json"),
+  CHECK(bend::read_transformer_config(test_data(gena + "L24-H1024-A16-V32k-preln-lastln.json"),
                                       TransformerArch::kBert)
             .layer_norm_eps == 1e-5);
   const TransformerConfig rope = bend::read_transformer_config(
-      shared(gena + "L12-H768-A12-V32k-L4096-preln-sparse-rope.json"), TransformerArch::kBert);
+      test_data(gena + "L12-H768-A12-V32k-L4096-preln-sparse-rope.json"), TransformerArch::kBert);
   CHECK(rope.position_embedding_type == "rotary");
   CHECK(rope.rotary_dim == 32);
   CHECK(rope.sparse_attention.find("DeepSpeed") != std::string::npos);
   const TransformerConfig bigbird = bend::read_transformer_config(
-      shared(gena + "hf_bigbird_L12-H768-A12-V32k-L4096.json"), TransformerArch::kBert);
+      test_data(gena + "hf_bigbird_L12-H768-A12-V32k-L4096.json"), TransformerArch::kBert);
   CHECK(bigbird.model_type == "big_bird");
   CHECK(bigbird.hidden_act == "gelu_new");
   CHECK(bigbird.full_attention_max_tokens == (5 + 2 * 3) * 64);
 
   const TransformerConfig dnabert2 = bend::read_transformer_config(
-      shared("tokenizers/dnabert2/config.json"), TransformerArch::kMosaicBert);
+      test_data("tokenizers/dnabert2/config.json"), TransformerArch::kMosaicBert);
   CHECK(dnabert2.position_embedding_type == "alibi");  // whatever the config says: ALiBi
   CHECK(dnabert2.gated_ffn);
 
@@ -184,7 +182,7 @@ TEST_CASE("expected tensors follow the Hugging Face layout of each family", "[tr
 TEST_CASE("weight checks list every missing, unexpected and mis-shaped tensor", "[transformer]") {
   TempDir tmp;
   const std::string dir = seeded(
-      tmp, "gena", shared("configs/gena-lm/L12-H768-A12-V32k-preln.json"), TransformerArch::kBert);
+      tmp, "gena", test_data("configs/gena-lm/L12-H768-A12-V32k-preln.json"), TransformerArch::kBert);
   const std::string config = dir + "/config.json";
   const TransformerConfig cfg = bend::read_transformer_config(config, TransformerArch::kBert);
   {  // heads and buffers are ignored, TensorFlow-era gamma/beta accepted
@@ -225,7 +223,7 @@ TEST_CASE("weight checks list every missing, unexpected and mis-shaped tensor", 
 TEST_CASE("base-model checkpoints without the bert. prefix load", "[transformer]") {
   TempDir tmp;
   const std::string dir =
-      seeded(tmp, "dnabert", shared("tokenizers/dnabert-6/config.json"), TransformerArch::kBert);
+      seeded(tmp, "dnabert", test_data("tokenizers/dnabert-6/config.json"), TransformerArch::kBert);
   rewrite(dir, [](std::map<std::string, bend::F32Tensor>& t) {
     std::map<std::string, bend::F32Tensor> bare;
     for (auto& kv : t) {
@@ -248,7 +246,7 @@ TEST_CASE("base-model checkpoints without the bert. prefix load", "[transformer]
 
 TEST_CASE("seeded checkpoints depend only on the seed and refuse to overwrite", "[transformer]") {
   TempDir tmp;
-  const std::string cfg = shared("tokenizers/dnabert2/config.json");
+  const std::string cfg = test_data("tokenizers/dnabert2/config.json");
   const std::string a = seeded(tmp, "a", cfg, TransformerArch::kMosaicBert);
   const std::string b = seeded(tmp, "b", cfg, TransformerArch::kMosaicBert);
   CHECK(bend_test::slurp(a + "/model.safetensors") == bend_test::slurp(b + "/model.safetensors"));
@@ -261,7 +259,7 @@ TEST_CASE("seeded checkpoints depend only on the seed and refuse to overwrite", 
 
 TEST_CASE("DNABERT's generated vocabulary equals the published vocab.txt", "[transformer]") {
   for (int k = 3; k <= 6; k++) {
-    std::ifstream in(shared("tokenizers/dnabert-" + std::to_string(k) + "/vocab.txt"));
+    std::ifstream in(test_data("tokenizers/dnabert-" + std::to_string(k) + "/vocab.txt"));
     std::vector<std::string> lines;
     for (std::string l; std::getline(in, l);) {
       if (!l.empty() && l.back() == '\r') l.pop_back();

@@ -1,7 +1,7 @@
 """bend's LibTorch transformer encoders against independent python3-torch references.
 
 Each checkpoint is written by bend (tool_transformer init) from a real config.json in
-$BEND_SHARED_DATA (DNABERT-6, DNABERT-2, GENA-LM pre-LN / last-LN / rotary, BigBird) or from the
+tests/data (DNABERT-6, DNABERT-2, GENA-LM pre-LN / last-LN / rotary, BigBird) or from the
 Nucleotide Transformer configs in tests/models/configs, shrunk to a few small layers, with
 seeded weights. The reference (transformer_reference.py) reads the same model.safetensors.
 Required: max |bend - reference| <= 1e-4 (float32) at two lengths, alone and in padded batches.
@@ -20,9 +20,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import transformer_reference as ref  # noqa: E402
 
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_transformer")
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 HERE = os.path.dirname(os.path.abspath(__file__))
-GENA = os.path.join(SHARED, "configs", "gena-lm")
+GENA = os.path.join(DATA, "configs", "gena-lm")
 TOL = 1e-4
 
 # Small sizes for every model: real configs keep their other keys. initializer_range 0.15 makes
@@ -32,7 +32,7 @@ SMALL = {"num_hidden_layers": 2, "hidden_size": 64, "num_attention_heads": 4,
 
 # name: (arch, config.json, overrides beyond SMALL)
 CASES = {
-    "dnabert6": ("bert", os.path.join(SHARED, "tokenizers", "dnabert-6", "config.json"), {}),
+    "dnabert6": ("bert", os.path.join(DATA, "tokenizers", "dnabert-6", "config.json"), {}),
     "gena_preln_lastln": ("bert", os.path.join(GENA, "L12-H768-A12-V32k-preln-lastln.json"), {}),
     "gena_preln": ("bert", os.path.join(GENA, "L12-H768-A12-V32k-preln.json"), {}),
     "gena_L24_eps1e-5": ("bert", os.path.join(GENA, "L24-H1024-A16-V32k-preln-lastln.json"),
@@ -45,7 +45,7 @@ CASES = {
     "nt_v1_emb_ln": ("esm", os.path.join(HERE, "configs", "nt-v1-small.json"),
                      {"emb_layer_norm_before": True, "token_dropout": False}),
     "nt_v2": ("esm", os.path.join(HERE, "configs", "nt-v2-small.json"), {}),
-    "dnabert2": ("mosaic-bert", os.path.join(SHARED, "tokenizers", "dnabert2", "config.json"),
+    "dnabert2": ("mosaic-bert", os.path.join(DATA, "tokenizers", "dnabert2", "config.json"),
                  {"num_attention_heads": 12, "hidden_size": 96}),  # 12 heads: ALiBi's non-2^n case
 }
 

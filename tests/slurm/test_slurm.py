@@ -306,10 +306,10 @@ class SlurmScripts(unittest.TestCase):
             self.assertAlmostEqual(float(u), float(v), delta=1e-5 * max(1.0, abs(float(u))))
 
     def test_genome_job_equals_mpirun(self):
-        """genome.sbatch on the real hg38 region (shared/data/genome): the plan in the job log
+        """genome.sbatch on the real hg38 region (tests/data/genome): the plan in the job log
         counts bedtools makewindows' windows, and the shards and manifest are byte-identical to
         `mpirun -np 2 bend genome` with the same options."""
-        fasta = os.path.join(bt.SHARED_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
+        fasta = os.path.join(bt.TEST_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
         opts = ["--window", "2000", "--stride", "1000", "--reduce", "bin:100", "--shard-windows", "200"]
         ref = os.path.join(self.work, "ref-genome")
         self.mpirun(["genome", "--genome", fasta, "--model", "onehot", "--out", ref] + opts)

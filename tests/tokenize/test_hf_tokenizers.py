@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Token ids of bend's tokenizers equal independent implementations, on the real tokenizer files in
-shared/data/tokenizers and real human sequence (hg38 chr2: soft-masked lower case, N runs, every
+tests/data/tokenizers and real human sequence (hg38 chr2: soft-masked lower case, N runs, every
 length 1..300 and random lengths up to 5000):
 
 - DNABERT-2 and GENA-LM: Hugging Face's JavaScript tokenizers (@huggingface/tokenizers, installed
@@ -26,15 +26,15 @@ import subprocess
 import tempfile
 import unittest
 
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "data")  # tests/data: real test data
 TOOL = os.path.join(os.environ.get("BEND_TEST_TOOLS", "."), "tool_tokenize")
 SRC = os.environ.get("BEND_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
-TOKDIR = os.path.join(SHARED, "tokenizers")
+TOKDIR = os.path.join(DATA, "tokenizers")
 HF_JS = os.path.join(SRC, "tests/tokenize/hf_tokenize.mjs")
 
 
 def load_chr2():
-    with gzip.open(os.path.join(SHARED, "genome/hg38_chr2_1-2333275.fa.gz"), "rt") as f:
+    with gzip.open(os.path.join(DATA, "genome/hg38_chr2_1-2333275.fa.gz"), "rt") as f:
         lines = f.read().split("\n")
     assert lines[0].startswith(">") and not any(l.startswith(">") for l in lines[1:])
     return "".join(lines[1:])
@@ -444,7 +444,7 @@ class GroverAndHyenaVsBend(Fixture):
 
     def test_hyenadna_ids_equal_character_tokenizer(self):
         chars = {c: i + 7 for i, c in enumerate("ACGTN")}
-        ours = run_bend("hyenadna", os.path.join(SHARED, "configs/hyenadna-tiny-1k"),
+        ours = run_bend("hyenadna", os.path.join(DATA, "configs/hyenadna-tiny-1k"),
                         self.seqs_path)
         for seq, o in zip(self.seqs, ours):
             self.assertEqual(o["ids"], [0] + [chars.get(c, 6) for c in seq] + [1])

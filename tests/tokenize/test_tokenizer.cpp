@@ -19,10 +19,8 @@ using bend_test::TempDir;
 
 namespace {
 
-std::string shared(const std::string& rel) {
-  const char* d = std::getenv("BEND_SHARED_DATA");
-  return std::string(d ? d : "/work/shared/data") + "/" + rel;
-}
+// A file of tests/data (real test data, see its SOURCES.md).
+std::string test_data(const std::string& rel) { return std::string(BEND_TEST_DATA_DIR) + "/" + rel; }
 
 std::string error_of(const std::string& kind, const std::string& dir) {
   try {
@@ -67,7 +65,7 @@ TEST_CASE("make_tokenizer names the missing file and lists the known kinds") {
 
 TEST_CASE("config.json vocab_size must match the tokenizer's vocabulary") {
   TempDir tmp;
-  tmp.write("vocab.txt", slurp(shared("tokenizers/dnabert-3/vocab.txt")));
+  tmp.write("vocab.txt", slurp(test_data("tokenizers/dnabert-3/vocab.txt")));
   tmp.write("config.json", "{\"vocab_size\": 69}");
   CHECK(bend::make_tokenizer("dnabert-3", tmp.path)->kind() == "dnabert-3");
   tmp.write("config.json", "{\"vocab_size\": 4101}");  // a DNABERT-6 model
@@ -116,7 +114,7 @@ TEST_CASE("unsupported tokenizer.json components are refused by name") {
 }
 
 TEST_CASE("BPE input must be ASCII, the error names the byte offset") {
-  auto tok = bend::make_tokenizer("bpe", shared("tokenizers/dnabert2"));
+  auto tok = bend::make_tokenizer("bpe", test_data("tokenizers/dnabert2"));
   std::vector<int32_t> ids;
   std::vector<TokenSpan> spans;
   CHECK_THROWS_WITH(tok->encode("ACGT\xc3\xa9", ids, spans),
@@ -124,7 +122,7 @@ TEST_CASE("BPE input must be ASCII, the error names the byte offset") {
 }
 
 TEST_CASE("GENA-LM: a run of >= 10 N is one '-' token spanning the whole run") {
-  auto tok = bend::make_tokenizer("gena-lm", shared("tokenizers/gena-lm-t2t-32k"));
+  auto tok = bend::make_tokenizer("gena-lm", test_data("tokenizers/gena-lm-t2t-32k"));
   const std::string seq = "ACGT" + std::string(25, 'N') + "ACGT" + std::string(9, 'N');
   Encoded e = encode(*tok, seq);
   const int32_t dash = tok->vocab().find("-");
@@ -141,7 +139,7 @@ TEST_CASE("GENA-LM: a run of >= 10 N is one '-' token spanning the whole run") {
 }
 
 TEST_CASE("DNABERT-2: each N is its own [UNK] covering one nucleotide") {
-  auto tok = bend::make_tokenizer("dnabert2", shared("tokenizers/dnabert2"));
+  auto tok = bend::make_tokenizer("dnabert2", test_data("tokenizers/dnabert2"));
   Encoded e = encode(*tok, "ACGTACNNGT");
   int n_unk = 0;
   int64_t covered = 0;
@@ -210,7 +208,7 @@ TEST_CASE("DNABERT: k-mer spans and BEND's edge repeats when upsampling") {
   const int extra[7][2] = {{0, 0}, {0, 0}, {0, 0}, {1, 1}, {1, 2}, {2, 2}, {2, 3}};  // BEND.md
   const std::string seq = "ACGTTGCANNACGTAGGATCCATGA";
   for (int k = 3; k <= 6; k++) {
-    auto tok = bend::make_tokenizer("dnabert", shared("tokenizers/dnabert-" + std::to_string(k)));
+    auto tok = bend::make_tokenizer("dnabert", test_data("tokenizers/dnabert-" + std::to_string(k)));
     Encoded e = encode(*tok, seq);
     const int n = static_cast<int>(seq.size()) - k + 1;
     REQUIRE(e.ids.size() == size_t(n + 2));
@@ -225,7 +223,7 @@ TEST_CASE("DNABERT: k-mer spans and BEND's edge repeats when upsampling") {
 }
 
 TEST_CASE("chunks: DNABERT at 512 bp is one input, longer ones balanced, each with [CLS] [SEP]") {
-  auto tok = bend::make_tokenizer("dnabert-3", shared("tokenizers/dnabert-3"));
+  auto tok = bend::make_tokenizer("dnabert-3", test_data("tokenizers/dnabert-3"));
   std::string seq;
   for (int i = 0; i < 1100; i++) seq += "ACGT"[(i * 7 + i / 3) % 4];
   std::vector<bend::TokenChunk> chunks;

@@ -27,7 +27,7 @@ import bendtest as bt  # noqa: E402  (independent TFRecord/Example readers)
 
 PY = "/usr/bin/python3"
 HISTONE_LABEL_DEPTH = 6  # classes of the demo histone task
-SHARED = os.environ.get("BEND_SHARED_DATA", "/work/shared/data")
+DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data")  # real test data
 GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "scaling", "memory", "zoo", "hdf5")
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
 
@@ -407,9 +407,9 @@ def bench_memory(a, d, fa):
 
 
 def zoo_sequences(path, n_rows, len_bp):
-    """n_rows windows of len_bp of real hg38 chr2 (shared data), no N, one per line."""
+    """n_rows windows of len_bp of real hg38 chr2 (tests/data), no N, one per line."""
     import gzip
-    with gzip.open(os.path.join(SHARED, "genome", "hg38_chr2_1-2333275.fa.gz"), "rt") as f:
+    with gzip.open(os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz"), "rt") as f:
         chrom = "".join(line.strip() for line in f if not line.startswith(">")).upper()
     seqs, pos = [], 200000
     while len(seqs) < n_rows:
@@ -427,8 +427,8 @@ def zoo_sequences(path, n_rows, len_bp):
 
 def zoo_models(quick):
     """(row, bend model, `bend model init` arguments) per architecture: small configs from the
-    real config.json files (shared data, tests/models/configs), seeded weights."""
-    tok, cfgs = os.path.join(SHARED, "tokenizers"), os.path.join(SHARED, "configs")
+    real config.json files (tests/data, tests/models/configs), seeded weights."""
+    tok, cfgs = os.path.join(DATA, "tokenizers"), os.path.join(DATA, "configs")
     nt = os.path.join(SOURCE_DIR, "tests", "models", "configs")
     n = 2 if quick else 4
     small = ["--set", "num_hidden_layers=%d" % n, "--set", "hidden_size=128", "--set", "num_attention_heads=4",
@@ -672,7 +672,7 @@ def main():
     bed = os.path.join(data, "histone_demo", "histone_demo.bed")
     fa = os.path.join(data, "genome", "demo.fa")
     n_nt = None
-    if set(groups) != {"zoo"}:  # the zoo rows read real chr2 from the shared data only
+    if set(groups) != {"zoo"}:  # the zoo rows read real chr2 from tests/data only
         run([PY, os.path.join(SOURCE_DIR, "tools", "make_demo_data.py"), "--out", data, "--scale", scale])
         n_nt = sum(int(r[2]) - int(r[1]) for r in bed_rows(bed)[1])
     onehot_out = None
