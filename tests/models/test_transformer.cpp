@@ -27,11 +27,9 @@ namespace {
 // A file of tests/data (real test data, see its SOURCES.md).
 std::string test_data(const std::string& rel) { return std::string(BEND_TEST_DATA_DIR) + "/" + rel; }
 
-// A file next to this test (tests/models/...), found from this source file's path.
-std::string here(const std::string& rel) {
-  const std::string self = __FILE__;
-  return self.substr(0, self.rfind('/') + 1) + rel;
-}
+// A file next to this test (tests/models/...). Not found from __FILE__: ccache with a base_dir
+// makes that path relative to the build directory.
+std::string here(const std::string& rel) { return std::string(BEND_TEST_DATA_DIR) + "/../models/" + rel; }
 
 TransformerConfig parse(const std::string& json, TransformerArch arch = TransformerArch::kBert) {
   return bend::parse_transformer_config(json, arch, "cfg.json");
