@@ -55,16 +55,60 @@ bend_requeue() {
   exit 0
 }
 
-# bend_step ARGS...: runs `srun ARGS` (the caller passes --mpi=pmix and the bend command) and
-# handles its end: 0 returns 0; a clean stop (75), or death by a signal after the warning, requeues
-# the job unless it is being terminated; anything else exits the script with srun's status, so
-# the job fails with bend's error in its log.
+# The bend executable when BEND is not set: $BEND_ROOT/build/bend in a source tree, or
+# <prefix>/bin/bend when these scripts are installed in <prefix>/share/bend/slurm
+# (`cmake --install`), or bend on PATH.
+bend_default_exe() {
+  if [ -x "$BEND_ROOT/build/bend" ]; then
+    echo "$BEND_ROOT/build/bend"
+  elif [ -x "$BEND_ROOT/../../bin/bend" ]; then
+    echo "$(cd "$BEND_ROOT/../../bin" && pwd)/bend"
+  else
+    command -v bend || echo "$BEND_ROOT/build/bend"
+  fi
+}
+
+# bend_sweep_pair embed|train: in an array task of slurm/sweep.sh (SWEEP_PAIRS set), sets TASK,
+# CONFIG, MODEL, CHECKPOINT and OUT (embed) or DATA and OUT (train) of pair $SLURM_ARRAY_TASK_ID;
+# does nothing outside a sweep. SWEEP_PAIRS lists "task,model,c|-" (c: needs $SWEEP_CHECKPOINTS/model).
+# shellcheck disable=SC2034  # TASK, CONFIG, ... are read by the script that sourced this file
+bend_sweep_pair() {
+  [ -n "${SWEEP_PAIRS:-}" ] || return 0
+  local -a pairs
+  local i=${SLURM_ARRAY_TASK_ID:-} ckpt
+  read -r -a pairs <<<"$SWEEP_PAIRS"
+  if [ -z "$i" ] || [ "$i" -ge "${#pairs[@]}" ]; then
+    bend_log "SWEEP_PAIRS has ${#pairs[@]} pairs but this is array task '${i}'; submit with slurm/sweep.sh"
+    exit 1
+  fi
+  IFS=, read -r TASK MODEL ckpt <<<"${pairs[$i]}"
+  CONFIG=$SWEEP_JOBS_DIR/$TASK.toml
+  CHECKPOINT=""
+  [ "$ckpt" = c ] && CHECKPOINT=$SWEEP_CHECKPOINTS/$MODEL
+  if [ "$1" = embed ]; then
+    OUT=$SWEEP_DATA_DIR/$TASK/$MODEL
+  else
+    DATA=$SWEEP_DATA_DIR/$TASK/$MODEL
+    OUT=$SWEEP_RESULTS_DIR/$TASK/$MODEL
+  fi
+  bend_log "sweep pair $i: task $TASK, model $MODEL${CHECKPOINT:+, checkpoint $CHECKPOINT}"
+}
+
+# bend_step ARGS...: runs `srun --mpi=$SRUN_MPI --cpus-per-task=$SLURM_CPUS_PER_TASK ARGS` (the
+# caller passes the bend command) and handles its end: 0 returns 0; a clean stop (75), or death
+# by a signal after the warning, requeues the job unless it is being terminated; anything else
+# exits the script with srun's status, so the job fails with bend's error in its log.
+# The CPUs per task are passed on explicitly: since Slurm 22.05 srun no longer takes them from
+# the job (SLURM_CPUS_PER_TASK), and with CPU binding (task/affinity, task/cgroup) every rank
+# would be bound to a single CPU while running --threads of them.
 bend_step() {
   if [ "$BEND_WARNED" = 1 ]; then  # the warning came before the step started
     bend_requeue
   fi
-  bend_log "srun $*"
-  srun "$@" &
+  local -a opts=(--mpi="${SRUN_MPI:-pmix}")
+  [ -n "${SLURM_CPUS_PER_TASK:-}" ] && opts+=(--cpus-per-task="$SLURM_CPUS_PER_TASK")
+  bend_log "srun ${opts[*]} $*"
+  srun "${opts[@]}" "$@" &
   BEND_STEP_PID=$!
   local rc
   while :; do  # `wait` returns early when a trapped signal arrives; wait again for the real status

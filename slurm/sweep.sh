@@ -1,19 +1,24 @@
 #!/usr/bin/env bash
-# Submits a sweep of BEND tasks x models: for every pair, one embedding job (slurm/embed.sbatch)
-# and one training job (slurm/train.sbatch) that starts only after the embedding succeeded
-# (--dependency=afterok, which holds across the embedding job's own requeues; a failed
-# embedding cancels its training job: --kill-on-invalid-dep=yes). Tasks with cross-validation
-# (`cv = true` in the job file, e.g. enhancer_annotation) train as a job array of 10 folds.
-# Run it on a login node, from the repository root; it prints one line per pair:
-#   <task> <model> <embed job id> <train job id, or - for a job file without [train]>
+# Submits a sweep of BEND tasks x models as job arrays, one array per stage:
+#   embed  one array task per (task, model) pair, running slurm/embed.sbatch;
+#   train  one array task per pair whose job file has a [train] section, running
+#          slurm/train.sbatch; array task i waits for embed task i (--dependency=aftercorr,
+#          which holds across the embed task's own requeues) and is cancelled if that embedding
+#          fails (--kill-on-invalid-dep=yes);
+#   cv     tasks with cross-validation (`cv = true` in the job file, e.g. enhancer_annotation)
+#          train as one array of 10 folds per pair instead, after that pair's embed task.
+# Run it on a login node, from the directory the job files' relative paths start from; it
+# prints one line per pair:
+#   <task> <model> <embed array task> <train array task, cv array, or - for a job file without [train]>
+# e.g. `histone_modification resnetlm 1234_3 1235_3`, `enhancer_annotation onehot 1234_0 1236_[1-10]`.
 #
 # Usage:
 #   slurm/sweep.sh                      all BEND tasks in jobs/ x MODELS
 #   TASKS="gene_finding histone_modification" MODELS="onehot resnetlm" slurm/sweep.sh
-#   DRY_RUN=1 slurm/sweep.sh            print the sbatch commands only
+#   DRY_RUN=1 slurm/sweep.sh            print the pairs and the sbatch commands only
 #
 # Environment (all optional):
-#   TASKS          job files jobs/<task>.toml      (default: every jobs/*.toml except demo_*)
+#   TASKS          job files $JOBS_DIR/<task>.toml (default: every job file except demo_*)
 #   MODELS         models, as `bend models` lists  (default onehot)
 #   JOBS_DIR       where the job files are         (default $BEND_ROOT/jobs)
 #   CHECKPOINTS    checkpoint dir of model M: $CHECKPOINTS/M, for models that need one
@@ -22,9 +27,13 @@
 #   RESULTS_DIR    results go to $RESULTS_DIR/<task>/<model>           (default downstream_tasks)
 #   DTYPE          stored dtype for every embedding (default: the job file's)
 #   EMBED_SBATCH, TRAIN_SBATCH   extra sbatch options, e.g. "-N 4 --ntasks-per-node=2 --ntasks-per-socket=1 -c 16"
+#                  (an -o/--output naming one file for a whole array should contain %a or %j)
 #   EMBED_ARGS, TRAIN_ARGS       extra bend embed / bend train options, e.g. "--epochs 20"
-#   BEND           the bend executable             (default $BEND_ROOT/build/bend)
-#   BEND_ROOT      repository root                 (default: the directory above this script)
+#   ARRAY_MAX      run at most this many tasks of each array at once (sbatch --array=...%N)
+#   SRUN_MPI       srun's --mpi plugin in every job   (default pmix)
+#   BEND           the bend executable  (default: $BEND_ROOT/build/bend, else <prefix>/bin/bend
+#                  when installed, else bend on PATH)
+#   BEND_ROOT      where slurm/ and jobs/ are      (default: the directory above this script)
 # Everything else in the environment (THREADS, CUDA, BEND_MAX_REQUEUES, ...) reaches the jobs.
 set -euo pipefail
 
@@ -35,8 +44,17 @@ MODELS=${MODELS:-onehot}
 CHECKPOINTS=${CHECKPOINTS:-pretrained_models}
 DATA_DIR=${DATA_DIR:-data}
 RESULTS_DIR=${RESULTS_DIR:-downstream_tasks}
-BEND=${BEND:-$BEND_ROOT/build/bend}
+
+die() { echo "sweep: error: $*" >&2; exit 1; }
+
+if [ -z "${BEND:-}" ]; then  # the same search as slurm/lib.sh's bend_default_exe
+  if [ -x "$BEND_ROOT/build/bend" ]; then BEND=$BEND_ROOT/build/bend
+  elif [ -x "$BEND_ROOT/../../bin/bend" ]; then BEND=$(cd "$BEND_ROOT/../../bin" && pwd)/bend
+  else BEND=$(command -v bend) || die "no bend found (build it: tools/build.sh, or set BEND)"; fi
+fi
 export BEND
+[ -x "$BEND" ] || die "$BEND is not executable (build first: tools/build.sh, or set BEND)"
+
 if [ -z "${TASKS:-}" ]; then
   TASKS=""
   for f in "$JOBS_DIR"/*.toml; do
@@ -44,53 +62,105 @@ if [ -z "${TASKS:-}" ]; then
   done
 fi
 
-die() { echo "sweep: error: $*" >&2; exit 1; }
+# `bend models` prints a block per model: its name at the start of a line, then indented lines,
+# one of them `checkpoint: none` or `checkpoint: <files>`.
+MODELS_TEXT=$("$BEND" models) || die "$BEND models failed"
 
-needs_checkpoint() {  # model -> 0 when `bend models` says it needs --checkpoint
-  local line
-  line=$("$BEND" models | awk -v m="$1" '$1 == m')
-  [ -n "$line" ] || die "unknown model '$1' (bend models lists: $("$BEND" models | awk '{print $1}' | tr '\n' ' '))"
-  [ "$(echo "$line" | awk '{print $2}')" = checkpoint ]
+checkpoint_need() {  # model -> prints "yes" or "no"; dies for a model bend does not know
+  local need
+  need=$(awk -v m="$1" '
+    /^[^ \t]/ { cur = $1; next }
+    cur == m && $1 == "checkpoint:" { print ($2 == "none" ? "no" : "yes"); exit }' <<<"$MODELS_TEXT")
+  if [ -z "$need" ]; then
+    awk -v m="$1" '/^[^ \t]/ && $1 == m { found = 1 } END { exit !found }' <<<"$MODELS_TEXT" &&
+      die "cannot tell from \`$BEND models\` whether model '$1' needs a checkpoint"
+    die "unknown model '$1' (bend models lists: $(awk '/^[^ \t]/ {printf "%s%s", s, $1; s = " "}' <<<"$MODELS_TEXT"))"
+  fi
+  echo "$need"
 }
 
-submit() {  # prints the job id of `sbatch ARGS`, or the command under DRY_RUN
+submit() {  # prints the job id of `sbatch ARGS`, or DRYRUN after printing the command
   if [ "${DRY_RUN:-0}" = 1 ]; then
-    echo "TASK=${TASK:-} CONFIG=${CONFIG:-} MODEL=${MODEL:-} CHECKPOINT=${CHECKPOINT:-} DATA=${DATA:-}" \
-      "OUT=$OUT FOLD=${FOLD:-} sbatch $*" >&2
+    echo "$(env | grep -E '^SWEEP_|^(BEND|TASK|CONFIG|MODEL|CHECKPOINT|DATA|OUT|FOLD)=' | sort | tr '\n' ' ')sbatch $*" >&2
     echo "DRYRUN"
     return
   fi
   sbatch --parsable "$@" | cut -d';' -f1
 }
 
-[ -x "$BEND" ] || die "$BEND is not executable (build first: tools/build.sh, or set BEND)"
+array_spec() {  # index list -> --array value, with ARRAY_MAX's throttle
+  echo "$1${ARRAY_MAX:+%$ARRAY_MAX}"
+}
+
+# 1. The pairs, in order; pair i is embed array task i. Checked before anything is submitted.
+pairs=()        # "task,model,c" (needs a checkpoint) or "task,model,-"
+train_idx=()    # pairs trained by the train array (same index)
+cv_idx=()       # pairs trained by an array of 10 folds
 for task in $TASKS; do
   config=$JOBS_DIR/$task.toml
   [ -f "$config" ] || die "no job file $config"
+  case $task in *,*|*/*) die "task name '$task' may not contain ',' or '/'" ;; esac
   for model in $MODELS; do
-    ckpt=""
-    if needs_checkpoint "$model"; then
-      ckpt=$CHECKPOINTS/$model
-      [ -d "$ckpt" ] || die "model $model needs a checkpoint directory: $ckpt missing (set CHECKPOINTS)"
+    ckpt=-
+    need=$(checkpoint_need "$model") || exit 1
+    if [ "$need" = yes ]; then
+      [ -d "$CHECKPOINTS/$model" ] ||
+        die "model $model needs a checkpoint directory: $CHECKPOINTS/$model missing (set CHECKPOINTS)"
+      ckpt=c
     fi
-    data=$DATA_DIR/$task/$model
-    out=$RESULTS_DIR/$task/$model
-    # shellcheck disable=SC2086  # EMBED_SBATCH / EMBED_ARGS are option lists
-    embed_id=$(TASK=$task CONFIG=$config MODEL=$model CHECKPOINT=$ckpt OUT=$data \
-      submit --job-name="embed-$task-$model" ${EMBED_SBATCH:-} \
-      "$BEND_ROOT/slurm/embed.sbatch" ${EMBED_ARGS:-})
+    i=${#pairs[@]}
+    pairs+=("$task,$model,$ckpt")
     if ! grep -q '^\[train\]' "$config"; then  # e.g. variant_effects: zero-shot, no head
-      echo "$task $model $embed_id -"
       continue
+    elif grep -Eq '^cv *= *true' "$config"; then
+      cv_idx+=("$i")
+    else
+      train_idx+=("$i")
     fi
-    fold=()
-    if grep -Eq '^cv *= *true' "$config"; then
-      fold=(--array=1-10)
-    fi
-    # shellcheck disable=SC2086
-    train_id=$(TASK=$task CONFIG=$config DATA=$data OUT=$out FOLD=${fold:+array} \
-      submit --job-name="train-$task-$model" --dependency="afterok:$embed_id" --kill-on-invalid-dep=yes \
-      "${fold[@]}" ${TRAIN_SBATCH:-} "$BEND_ROOT/slurm/train.sbatch" ${TRAIN_ARGS:-})
-    echo "$task $model $embed_id $train_id"
   done
+done
+[ "${#pairs[@]}" -gt 0 ] || die "nothing to do: no tasks (TASKS, JOBS_DIR) or no models (MODELS)"
+
+# What every array task needs to find its pair (slurm/lib.sh, bend_sweep_pair).
+export SWEEP_PAIRS="${pairs[*]}" SWEEP_JOBS_DIR=$JOBS_DIR SWEEP_CHECKPOINTS=$CHECKPOINTS \
+  SWEEP_DATA_DIR=$DATA_DIR SWEEP_RESULTS_DIR=$RESULTS_DIR
+
+# 2. The embed array.
+last=$((${#pairs[@]} - 1))
+# shellcheck disable=SC2086  # EMBED_SBATCH / EMBED_ARGS are option lists
+embed_id=$(submit --job-name=bend-sweep-embed --array="$(array_spec "0-$last")" ${EMBED_SBATCH:-} \
+  "$BEND_ROOT/slurm/embed.sbatch" ${EMBED_ARGS:-})
+
+# 3. The train array: task i after embed task i.
+train_id=""
+if [ "${#train_idx[@]}" -gt 0 ]; then
+  list=$(IFS=,; echo "${train_idx[*]}")
+  # shellcheck disable=SC2086
+  train_id=$(submit --job-name=bend-sweep-train --array="$(array_spec "$list")" \
+    --dependency="aftercorr:$embed_id" --kill-on-invalid-dep=yes ${TRAIN_SBATCH:-} \
+    "$BEND_ROOT/slurm/train.sbatch" ${TRAIN_ARGS:-})
+fi
+
+# 4. One array of 10 folds per cross-validated pair, after that pair's embed task.
+declare -A cv_id=()
+for i in "${cv_idx[@]}"; do
+  IFS=, read -r task model _ <<<"${pairs[$i]}"
+  # shellcheck disable=SC2086
+  cv_id[$i]=$(unset SWEEP_PAIRS
+    TASK=$task CONFIG=$JOBS_DIR/$task.toml DATA=$DATA_DIR/$task/$model OUT=$RESULTS_DIR/$task/$model \
+      FOLD=array submit --job-name="bend-cv-$task-$model" --array="$(array_spec 1-10)" \
+      --dependency="afterok:${embed_id}_$i" --kill-on-invalid-dep=yes ${TRAIN_SBATCH:-} \
+      "$BEND_ROOT/slurm/train.sbatch" ${TRAIN_ARGS:-})
+done
+
+# 5. One line per pair.
+for i in "${!pairs[@]}"; do
+  IFS=, read -r task model _ <<<"${pairs[$i]}"
+  train=-
+  if [ -n "${cv_id[$i]:-}" ]; then
+    train="${cv_id[$i]}_[1-10]"
+  elif [ -n "$train_id" ] && [[ " ${train_idx[*]} " == *" $i "* ]]; then
+    train="${train_id}_$i"
+  fi
+  echo "$task $model ${embed_id}_$i $train"
 done

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <numeric>
 
+#include "bend/core/cuda_device.hpp"
 #include "bend/core/error.hpp"
+#include "bend/core/log.hpp"
 #include "bend/models/safetensors.hpp"
 
 #ifdef BEND_WITH_CUDA
@@ -14,24 +16,32 @@
 namespace bend {
 namespace zoo {
 
-at::Device select_torch_device(const char* model, bool use_cuda, int local_rank) {
-  if (!use_cuda) return at::Device(at::kCPU);
+int cuda_device_for_rank(const char* model, int local_rank) {
 #ifdef BEND_WITH_CUDA
   if (!torch::cuda::is_available())
     fail("%s: CUDA requested but no CUDA device is available", model);
-  const int64_t n_devices = static_cast<int64_t>(torch::cuda::device_count());
-  if (local_rank < 0 || local_rank >= n_devices) {
-    fail("%s: local rank %d has no CUDA device (%lld visible)", model, local_rank,
-         (long long)n_devices);
+  const int n_devices = static_cast<int>(torch::cuda::device_count());
+  CudaDeviceChoice choice;
+  try {
+    choice = choose_cuda_device(cuda_device_inputs_from_env(local_rank, n_devices));
+  } catch (const std::exception& e) {
+    rethrow_with_stage(e, model);
   }
-  // Full float32 like the references: TF32 would cost ~1e-3 relative error (process-wide).
-  at::globalContext().setAllowTF32CuDNN(false);
-  at::globalContext().setAllowTF32CuBLAS(false);
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(local_rank));
+  log_info("%s: %s", model, choice.reason.c_str());
+  return choice.index;
 #else
   (void)local_rank;
   fail("%s: CUDA requested but bend was built without CUDA (BEND_WITH_CUDA off)", model);
 #endif
+}
+
+at::Device select_torch_device(const char* model, bool use_cuda, int local_rank) {
+  if (!use_cuda) return at::Device(at::kCPU);
+  const int index = cuda_device_for_rank(model, local_rank);
+  // Full float32 like the references: TF32 would cost ~1e-3 relative error (process-wide).
+  at::globalContext().setAllowTF32CuDNN(false);
+  at::globalContext().setAllowTF32CuBLAS(false);
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 at::Tensor load_f32(const SafetensorsFile& file, const std::string& name,

@@ -14,9 +14,15 @@ class SafetensorsFile;
 
 namespace zoo {
 
-// CPU, or cuda:<local_rank> when `use_cuda` (builds with BEND_WITH_CUDA; TF32 switched off so
-// results match float32 references). Throws bend::Error naming `model` when CUDA is unusable.
+// CPU, or the CUDA device of this rank when `use_cuda` (builds with BEND_WITH_CUDA; TF32
+// switched off so results match float32 references; device as cuda_device_for_rank chooses).
+// Throws bend::Error naming `model` when CUDA is unusable.
 at::Device select_torch_device(const char* model, bool use_cuda, int local_rank);
+
+// The CUDA device index of node-local rank `local_rank`: bend/core/cuda_device.hpp decides from
+// the visible devices and the environment, and the reason is logged. Throws bend::Error naming
+// `model` when no device is usable, or always in builds without BEND_WITH_CUDA.
+int cuda_device_for_rank(const char* model, int local_rank);
 
 // Tensor `name` of `file` as float32 with `shape`, copied to `device` (F16/BF16/F64 converted).
 // Throws bend::Error naming the file and tensor when absent.

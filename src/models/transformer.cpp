@@ -22,10 +22,6 @@
 #include "bend/models/safetensors.hpp"
 #include "torch_zoo.hpp"
 
-#ifdef BEND_WITH_CUDA
-#include <torch/cuda.h>
-#endif
-
 namespace bend {
 
 namespace {
@@ -67,18 +63,9 @@ struct Rows {
 
 at::Device select_device(const TransformerRunOptions& opts) {
   if (!opts.use_cuda) return at::Device(at::kCPU);
-#ifdef BEND_WITH_CUDA
-  if (!torch::cuda::is_available())
-    fail("transformer: CUDA requested but no CUDA device is available");
-  const int64_t n_devices = static_cast<int64_t>(torch::cuda::device_count());
-  if (opts.local_rank < 0 || opts.local_rank >= n_devices) {
-    fail("transformer: local rank %d has no CUDA device (%lld visible)", opts.local_rank,
-         (long long)n_devices);
-  }
-  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(opts.local_rank));
-#else
-  fail("transformer: CUDA requested but bend was built without CUDA (BEND_WITH_CUDA off)");
-#endif
+  // which device: bend/core/cuda_device.hpp (the local rank, the visible devices, Slurm's binding)
+  const int index = zoo::cuda_device_for_rank("transformer", opts.local_rank);
+  return at::Device(at::kCUDA, static_cast<c10::DeviceIndex>(index));
 }
 
 // ALiBi head slopes as MosaicBERT computes them (Press et al.; non powers of two interleaved).

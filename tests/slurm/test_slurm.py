@@ -1,9 +1,11 @@
 """The project's Slurm scripts (slurm/) submitted to a real Slurm on this host
-(tools/slurm/local_slurm.sh starts it when it is not running) on the demo data with 2 tasks:
-embed then train chained by slurm/sweep.sh, and a whole-genome job, equal `mpirun -np 2` byte for
-byte; embed and train jobs sent the warning signal mid-run stop cleanly (exit 75), requeue
-themselves, resume and end with the output of an uninterrupted run; a bad input fails the job with
-bend's error in its log and no output.
+(tools/slurm/local_slurm.sh starts it, with CPU binding: task/affinity) on the demo data with 2
+tasks: slurm/sweep.sh's embed and train arrays over one-hot and a ResNet LM checkpoint, and a
+whole-genome job, equal `mpirun -np 2` byte for byte; every rank is bound to the CPUs the job asked
+per task; the scripts and bend installed with `cmake --install` run from their prefix; embed and
+train jobs sent the warning signal mid-run stop cleanly (exit 75), requeue themselves, resume and
+end with the output of an uninterrupted run; a bad input fails the job with bend's error in its
+log and no output. SweepPlan checks sweep.sh's arrays without Slurm (DRY_RUN).
 
 Job outcomes come from Slurm's own job-completion log (jobcomp/filetxt), not from our scripts.
 Needs root (it starts munged, slurmctld and slurmd); it fails, never skips, when it cannot.
@@ -39,8 +41,7 @@ def ensure_slurm():
     """Starts the local Slurm unless it answers; returns the job-completion log's path."""
     if os.geteuid() != 0:
         raise AssertionError("the slurm tests run as root: they start munged, slurmctld and slurmd")
-    if sh([LOCAL_SLURM, "status"], check=False).returncode != 0:
-        sh([LOCAL_SLURM, "start"])
+    sh([LOCAL_SLURM, "start"])  # idempotent; restarts the daemons when the config changed
     p = sh(["srun", "--mpi=list"])
     mpi = p.stdout + p.stderr
     if "pmix" not in mpi:
@@ -48,6 +49,10 @@ def ensure_slurm():
     conf = sh(["scontrol", "show", "config"]).stdout
     m_type = re.search(r"^JobCompType\s*=\s*(\S+)", conf, re.M)
     m_loc = re.search(r"^JobCompLoc\s*=\s*(\S+)", conf, re.M)
+    m_task = re.search(r"^TaskPlugin\s*=\s*(\S+)", conf, re.M)
+    if not m_task or "task/affinity" not in m_task.group(1):
+        raise AssertionError("the running Slurm binds no CPUs (TaskPlugin=%s); tools/slurm/local_slurm.sh "
+                             "configures task/affinity" % (m_task.group(1) if m_task else "?"))
     if not m_type or m_type.group(1) != "jobcomp/filetxt":
         raise AssertionError("the running Slurm does not log job ends to a file (JobCompType=jobcomp/filetxt); "
                              "stop it or use tools/slurm/local_slurm.sh")
@@ -64,27 +69,35 @@ class Jobs:
         self.submitted = []
 
     def records(self, job_id):
-        """Every job-end record of `job_id` since the test began, oldest first, as dicts."""
+        """Every job-end record of `job_id` (or array task `<array job>_<index>`) since the test
+        began, oldest first, as dicts."""
         if not os.path.exists(self.jobcomp):
             return []
         with open(self.jobcomp) as f:
             f.seek(self.start)
             lines = f.read().splitlines()
         out = []
+        array_job, _, array_task = str(job_id).partition("_")
         for line in lines:
             rec = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
-            if rec.get("JobId") == str(job_id):
+            if array_task:
+                if rec.get("ArrayJobId") == array_job and rec.get("ArrayTaskId") == array_task:
+                    out.append(rec)
+            elif rec.get("JobId") == str(job_id):
                 out.append(rec)
         return out
 
-    def sbatch(self, script, name, env=None, sbatch_args=(), args=()):
-        """Submits slurm/<script> with 2 tasks on one node; returns (job id, log path)."""
+    def sbatch(self, script, name, env=None, sbatch_args=(), args=(), slurm_dir=None):
+        """Submits <slurm_dir or slurm/>/<script> with 2 tasks on one node; returns (job id, log
+        path). BEND is the build's bend unless `env` sets it (None: unset)."""
         log = os.path.join(self.work, name + ".log")
         e = dict(os.environ)
         e["BEND"] = bt.BEND
         e.update(env or {})
+        e = {k: v for k, v in e.items() if v is not None}
         p = sh(["sbatch", "--parsable", "-N", "1", "-n", "2", "-c", "1", "--job-name", name, "-o", log]
-               + list(sbatch_args) + [os.path.join(SRC, "slurm", script)] + list(args), env=e, cwd=self.work)
+               + list(sbatch_args) + [os.path.join(slurm_dir or os.path.join(SRC, "slurm"), script)]
+               + list(args), env=e, cwd=self.work)
         job_id = p.stdout.strip().split(";")[0]
         self.submitted.append(job_id)
         return job_id, log
@@ -109,6 +122,15 @@ class Jobs:
 def read_csv(path):
     with open(path) as f:
         return list(csv.reader(f))
+
+
+def cpu_set(text):
+    """CPUs of a Cpus_allowed_list ("0-2,5") as a set of ints."""
+    out = set()
+    for part in text.strip().split(","):
+        lo, _, hi = part.partition("-")
+        out.update(range(int(lo), int(hi or lo) + 1))
+    return out
 
 
 def read_log(path):
@@ -171,33 +193,120 @@ class SlurmScripts(unittest.TestCase):
         for name in ref:
             self.assertEqual(got[name], ref[name], "%s/%s differs from mpirun's" % (got_dir, name))
 
-    def test_sweep_embed_then_train_equal_mpirun(self):
-        """slurm/sweep.sh: embed.sbatch, then train.sbatch after it (afterok), both with srun
-        --mpi=pmix on 2 tasks, write exactly the bytes `mpirun -np 2` writes."""
-        ref_emb, ref_res = os.path.join(self.work, "ref-onehot"), os.path.join(self.work, "ref-results")
-        self.mpirun(["embed", "--config", self.job_file, "--out", ref_emb])
-        self.mpirun(["train", "--config", self.job_file, "--data", ref_emb, "--out", ref_res, "--epochs", "3"])
+    def test_sweep_arrays_embed_then_train_equal_mpirun(self):
+        """slurm/sweep.sh over one task x two models, one-hot and a ResNet LM that needs its
+        checkpoint: one embed array and one train array whose task i starts after embed task i
+        (aftercorr), each task srun --mpi=pmix on 2 ranks; every pair's embeddings and results are
+        exactly the bytes `mpirun -np 2` writes with the same model and checkpoint."""
+        ckpts = os.path.join(self.work, "sweep-checkpoints")
+        bt.bend(["model", "init", "--arch", "resnetlm", "--out", os.path.join(ckpts, "resnetlm"),
+                 "--hidden-size", "16", "--n-layers", "2", "--seed", "3"])
+        refs = {}
+        for model in ("onehot", "resnetlm"):
+            model_args = ["--model", model]
+            if model == "resnetlm":
+                model_args += ["--checkpoint", os.path.join(ckpts, "resnetlm")]
+            emb = os.path.join(self.work, "ref-sweep-" + model)
+            res = os.path.join(self.work, "ref-sweep-results-" + model)
+            self.mpirun(["embed", "--config", self.job_file, "--out", emb] + model_args)
+            self.mpirun(["train", "--config", self.job_file, "--data", emb, "--out", res, "--epochs", "3"])
+            refs[model] = (emb, res)
 
         env = dict(os.environ, BEND=bt.BEND, JOBS_DIR=os.path.join(self.work, "jobs"), TASKS="demo_histone",
-                   MODELS="onehot", DATA_DIR=os.path.join(self.work, "sweep-data"),
+                   MODELS="onehot resnetlm", CHECKPOINTS=ckpts, DATA_DIR=os.path.join(self.work, "sweep-data"),
                    RESULTS_DIR=os.path.join(self.work, "sweep-results"),
-                   EMBED_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-embed.log" % self.work,
-                   TRAIN_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-train.log" % self.work, TRAIN_ARGS="--epochs 3")
+                   EMBED_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-embed-%%a.log" % self.work,
+                   TRAIN_SBATCH="-N 1 -n 2 -c 1 -o %s/sweep-train-%%a.log" % self.work, TRAIN_ARGS="--epochs 3")
         p = sh([os.path.join(SRC, "slurm", "sweep.sh")], env=env, cwd=self.work)
-        task, model, embed_id, train_id = p.stdout.split()
-        self.jobs.submitted += [embed_id, train_id]
-        self.assertEqual((task, model), ("demo_histone", "onehot"))
-        embed_rec = self.jobs.wait(embed_id, os.path.join(self.work, "sweep-embed.log"))
-        train_rec = self.jobs.wait(train_id, os.path.join(self.work, "sweep-train.log"))
-        self.assertEqual(embed_rec["JobState"], "COMPLETED", read_log(os.path.join(self.work, "sweep-embed.log")))
-        self.assertEqual(train_rec["JobState"], "COMPLETED", read_log(os.path.join(self.work, "sweep-train.log")))
-        self.assertEqual(embed_rec["ProcCnt"], "2")
-        self.assertGreaterEqual(train_rec["StartTime"], embed_rec["EndTime"], "train started before embed ended")
-        log = read_log(os.path.join(self.work, "sweep-embed.log"))
-        self.assertIn("srun --mpi=pmix", log)
-        self.assertIn("on 2 ranks", log)
-        self.assert_same_dir(os.path.join(self.work, "sweep-data", "demo_histone", "onehot"), ref_emb)
-        self.assert_same_dir(os.path.join(self.work, "sweep-results", "demo_histone", "onehot"), ref_res)
+        lines = [line.split() for line in p.stdout.splitlines()]
+        self.assertEqual([l[:2] for l in lines], [["demo_histone", "onehot"], ["demo_histone", "resnetlm"]], p.stdout)
+        embed_arrays = {l[2].split("_")[0] for l in lines}
+        train_arrays = {l[3].split("_")[0] for l in lines}
+        self.jobs.submitted += sorted(embed_arrays | train_arrays)
+        self.assertEqual(len(embed_arrays), 1, "one embed array for both pairs: " + p.stdout)
+        self.assertEqual(len(train_arrays), 1, "one train array for both pairs: " + p.stdout)
+        for i, (task, model, embed_id, train_id) in enumerate(lines):
+            self.assertEqual((embed_id.split("_")[1], train_id.split("_")[1]), (str(i), str(i)), p.stdout)
+            embed_log = os.path.join(self.work, "sweep-embed-%d.log" % i)
+            train_log = os.path.join(self.work, "sweep-train-%d.log" % i)
+            embed_rec = self.jobs.wait(embed_id, embed_log)
+            train_rec = self.jobs.wait(train_id, train_log)
+            self.assertEqual(embed_rec["JobState"], "COMPLETED", read_log(embed_log))
+            self.assertEqual(train_rec["JobState"], "COMPLETED", read_log(train_log))
+            self.assertEqual(embed_rec["ProcCnt"], "2")
+            self.assertGreaterEqual(train_rec["StartTime"], embed_rec["EndTime"], "train %d started before embed" % i)
+            log = read_log(embed_log)
+            self.assertIn("srun --mpi=pmix --cpus-per-task=1", log)
+            self.assertIn("on 2 ranks", log)
+            self.assertIn("sweep pair %d: task demo_histone, model %s" % (i, model), log)
+            if model == "resnetlm":
+                self.assertIn("--checkpoint %s/resnetlm" % ckpts, log)
+            self.assert_same_dir(os.path.join(self.work, "sweep-data", "demo_histone", model), refs[model][0])
+            self.assert_same_dir(os.path.join(self.work, "sweep-results", "demo_histone", model), refs[model][1])
+
+    def test_each_rank_is_bound_to_the_cpus_of_its_task(self):
+        """Under CPU binding (task/affinity, cores), embed.sbatch's srun step gives each rank the
+        --cpus-per-task CPUs of the job (srun stopped inheriting them in Slurm 22.05: a -c 2 job's
+        rank was bound to one core while running --threads 2), and two ranks get different cores."""
+        self.assertGreaterEqual(os.cpu_count(), 2, "this test needs 2 CPUs")
+        wrapper = os.path.join(self.work, "bend-affinity")
+        with open(wrapper, "w") as f:  # records the rank's CPUs, then runs bend itself
+            f.write('#!/bin/bash\ngrep Cpus_allowed_list /proc/self/status > "$AFFINITY_DIR/rank$SLURM_PROCID"\n'
+                    'exec "$REAL_BEND" "$@"\n')
+        os.chmod(wrapper, 0o755)
+        for name, n_ranks, cpus in (("aff-1x2", 1, 2), ("aff-2x1", 2, 1)):
+            d = os.path.join(self.work, name)
+            os.makedirs(d)
+            job_id, log = self.jobs.sbatch(
+                "embed.sbatch", "bendtest-" + name,
+                sbatch_args=["-n", str(n_ranks), "--ntasks-per-node", str(n_ranks), "-c", str(cpus)],
+                env={"BEND": wrapper, "REAL_BEND": bt.BEND, "AFFINITY_DIR": d, "CONFIG": self.job_file,
+                     "OUT": os.path.join(self.work, name + "-out")})
+            rec = self.jobs.wait(job_id, log)
+            text = read_log(log)
+            self.assertEqual(rec["JobState"], "COMPLETED", text)
+            sets = [cpu_set(bt.read_text(os.path.join(d, "rank%d" % r)).split(":")[1]) for r in range(n_ranks)]
+            for r, cs in enumerate(sets):
+                self.assertEqual(len(cs), cpus, "%s: rank %d is bound to CPUs %s" % (name, r, sorted(cs)))
+            if n_ranks == 2:
+                self.assertFalse(sets[0] & sets[1], "%s: both ranks on CPUs %s" % (name, sorted(sets[0] & sets[1])))
+            self.assertIn("--cpus-per-task=%d" % cpus, text)
+            self.assertIn("--threads %d" % cpus, text)
+
+    def test_installed_prefix_runs_bend_and_the_slurm_scripts(self):
+        """`cmake --install build --prefix DIR` installs bend, bend-torch, the Slurm scripts and the
+        job files; DIR/bin/bend runs (`bend models` re-executes DIR/bin/bend-torch); sweep.sh finds
+        DIR/bin/bend and DIR/share/bend/jobs by itself; DIR's embed.sbatch, with neither BEND nor
+        BEND_ROOT set, runs DIR/bin/bend under srun and writes the bytes mpirun writes."""
+        prefix = os.path.join(self.work, "prefix")
+        build_dir = os.path.dirname(os.path.abspath(bt.BEND))
+        sh(["cmake", "--install", build_dir, "--prefix", prefix])
+        share = os.path.join(prefix, "share", "bend")
+        for exe in ["bin/bend", "bin/bend-torch"] + ["share/bend/slurm/" + n for n in
+                                                     ("embed.sbatch", "train.sbatch", "genome.sbatch", "sweep.sh")]:
+            self.assertTrue(os.access(os.path.join(prefix, exe), os.X_OK), exe + " not installed as a program")
+        self.assertTrue(os.path.isfile(os.path.join(share, "slurm", "lib.sh")))
+        repo_jobs = sorted(n for n in os.listdir(os.path.join(SRC, "jobs")) if n.endswith(".toml"))
+        self.assertEqual(sorted(os.listdir(os.path.join(share, "jobs"))), repo_jobs)
+
+        models = sh([os.path.join(prefix, "bin", "bend"), "models"]).stdout
+        self.assertRegex(models, r"(?m)^resnetlm ")
+        clean = {k: v for k, v in os.environ.items() if k not in ("BEND", "BEND_ROOT")}
+        p = sh([os.path.join(share, "slurm", "sweep.sh")], env=dict(clean, DRY_RUN="1", TASKS="histone_modification"),
+               cwd=self.work)
+        self.assertIn("BEND=%s/bin/bend " % prefix, p.stderr)
+        self.assertIn("SWEEP_JOBS_DIR=%s/jobs " % share, p.stderr)
+
+        ref = os.path.join(self.work, "ref-installed")
+        self.mpirun(["embed", "--config", self.job_file, "--out", ref])
+        out = os.path.join(self.work, "installed-out")
+        job_id, log = self.jobs.sbatch("embed.sbatch", "bendtest-installed", slurm_dir=os.path.join(share, "slurm"),
+                                       env={"BEND": None, "BEND_ROOT": None, "CONFIG": self.job_file, "OUT": out})
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "COMPLETED", text)
+        self.assertIn(" %s/bin/bend embed --config" % prefix, text)
+        self.assert_same_dir(out, ref)
 
     def test_warning_signal_requeues_and_resumes_to_identical_output(self):
         """USR1 to the batch shell, as `--signal=B:USR1@N` sends it before the time limit: bend
@@ -346,6 +455,69 @@ class SlurmScripts(unittest.TestCase):
         self.assertRegex(text, r"bend: error: .*bad\.bed:6: .*past the end of chr1")
         self.assertNotIn("requeueing", text)
         self.assertFalse(os.path.exists(out) and os.listdir(out), "partial output in %s" % out)
+
+
+class SweepPlan(unittest.TestCase):
+    """slurm/sweep.sh's arrays without Slurm: DRY_RUN=1 prints the sbatch commands."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.work = bt.tmpdir("bend-sweep-plan-")
+        os.makedirs(os.path.join(cls.work, "ckpt", "resnetlm"))
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.work, ignore_errors=True)
+
+    def sweep(self, check=True, **env):
+        e = dict(os.environ, BEND=bt.BEND, DRY_RUN="1", CHECKPOINTS=os.path.join(self.work, "ckpt"))
+        e.update(env)
+        return sh([os.path.join(SRC, "slurm", "sweep.sh")], check=check, env=e, cwd=self.work)
+
+    def test_one_array_per_stage_with_checkpoints_cv_folds_and_zero_shot_tasks(self):
+        """Three tasks x two models: one embed array of 6 pairs (the ResNet LM's marked as needing
+        its checkpoint), one train array for the plainly trained pairs after their embed tasks
+        (aftercorr), one 10-fold array per cross-validated pair after its own embed task, and no
+        training for the zero-shot task."""
+        p = self.sweep(TASKS="histone_modification enhancer_annotation variant_effects",
+                       MODELS="onehot resnetlm", ARRAY_MAX="3")
+        self.assertEqual(p.stdout.splitlines(), [
+            "histone_modification onehot DRYRUN_0 DRYRUN_0",
+            "histone_modification resnetlm DRYRUN_1 DRYRUN_1",
+            "enhancer_annotation onehot DRYRUN_2 DRYRUN_[1-10]",
+            "enhancer_annotation resnetlm DRYRUN_3 DRYRUN_[1-10]",
+            "variant_effects onehot DRYRUN_4 -",
+            "variant_effects resnetlm DRYRUN_5 -"])
+        cmds = [l for l in p.stderr.splitlines() if " sbatch " in l]
+        self.assertEqual(len(cmds), 4, p.stderr)
+        embed, train, cv0, cv1 = cmds
+        self.assertIn("SWEEP_PAIRS=histone_modification,onehot,- histone_modification,resnetlm,c "
+                      "enhancer_annotation,onehot,- enhancer_annotation,resnetlm,c "
+                      "variant_effects,onehot,- variant_effects,resnetlm,c ", embed)
+        self.assertIn("SWEEP_CHECKPOINTS=%s/ckpt " % self.work, embed)
+        self.assertIn("--array=0-5%3 ", embed)
+        self.assertTrue(embed.endswith("/slurm/embed.sbatch"), embed)
+        self.assertIn("--array=0,1%3 --dependency=aftercorr:DRYRUN --kill-on-invalid-dep=yes", train)
+        self.assertTrue(train.endswith("/slurm/train.sbatch"), train)
+        for i, (cmd, model) in enumerate(((cv0, "onehot"), (cv1, "resnetlm"))):
+            self.assertNotIn("SWEEP_PAIRS", cmd)
+            self.assertIn("FOLD=array ", cmd)
+            self.assertIn("TASK=enhancer_annotation ", cmd)
+            self.assertIn("OUT=downstream_tasks/enhancer_annotation/%s " % model, cmd)
+            self.assertIn("--array=1-10%%3 --dependency=afterok:DRYRUN_%d --kill-on-invalid-dep=yes" % (2 + i), cmd)
+
+    def test_unknown_model_or_missing_checkpoint_is_refused_before_submitting(self):
+        p = self.sweep(check=False, TASKS="histone_modification", MODELS="onehot nosuch")
+        self.assertEqual(p.returncode, 1)
+        m = re.search(r"sweep: error: unknown model 'nosuch' \(bend models lists: ([^)]*)\)", p.stderr)
+        self.assertTrue(m, p.stderr)
+        self.assertLessEqual({"onehot", "resnetlm", "dnabert"}, set(m.group(1).split()))
+        self.assertNotIn("sbatch", p.stderr)
+        p = self.sweep(check=False, TASKS="histone_modification", MODELS="onehot resnetlm",
+                       CHECKPOINTS=os.path.join(self.work, "none"))
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("model resnetlm needs a checkpoint directory: %s/none/resnetlm missing" % self.work, p.stderr)
+        self.assertNotIn("sbatch", p.stderr)
 
 
 if __name__ == "__main__":

@@ -10,14 +10,18 @@
 #
 # Environment:
 #   BEND_SLURM_DIR   state, spool, logs and pid files (default /var/lib/bend-slurm)
-#   BEND_SLURM_CPUS  CPUs the node declares (default: nproc, at least 4, so 2-3 rank jobs fit
-#                    on a 1-2 core CI runner; Slurm is told to trust the config, not the hardware)
+#   BEND_SLURM_CPUS  CPUs the node declares (default: nproc; with BEND_SLURM_TASK_PLUGIN=task/none
+#                    at least 4, so 2-3 rank jobs fit on a 1-2 core CI runner; Slurm is told to
+#                    trust the config, not the hardware, but binding needs the real count)
+#   BEND_SLURM_TASK_PLUGIN  task/affinity (default: every task is bound to its cores,
+#                    TaskPluginParam=Cores, as on most clusters) or task/none (no binding)
 #   BEND_SLURM_FORCE=1  overwrite an /etc/slurm/slurm.conf that this script did not write
 #
 # The config lives in /etc/slurm/slurm.conf (where sbatch, srun, sinfo look without SLURM_CONF);
 # it carries a marker line so a foreign config is never overwritten silently. Settings that make
 # it work in a container without systemd or cgroups: ProctrackType=proctrack/linuxproc,
-# TaskPlugin=task/none, no accounting; MpiDefault=pmix for Open MPI. Job ends are logged to
+# TaskPlugin=task/affinity (sched_setaffinity, no cgroups), no accounting; MpiDefault=pmix for
+# Open MPI. Job ends are logged to
 # $BEND_SLURM_DIR/log/jobcomp.log (jobcomp/filetxt), which tests read for final states.
 # Requeued jobs wait cred_expire (+1) seconds before they start again: 10 here, 120 by default.
 # Notes and the reasons behind each setting: docs/cluster.md.
@@ -31,11 +35,13 @@ HOST=$(hostname -s)
 log() { echo "local_slurm: $*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-cpus() {
+cpus() {  # with CPU binding the node must declare the CPUs it has; without, at least 4
   local n=${BEND_SLURM_CPUS:-$(nproc)}
-  if [ -z "${BEND_SLURM_CPUS:-}" ] && [ "$n" -lt 4 ]; then n=4; fi
+  if [ -z "${BEND_SLURM_CPUS:-}" ] && [ "$(task_plugin)" = task/none ] && [ "$n" -lt 4 ]; then n=4; fi
   echo "$n"
 }
+
+task_plugin() { echo "${BEND_SLURM_TASK_PLUGIN:-task/affinity}"; }
 
 write_conf() {  # prints the config on stdout
   cat <<EOF
@@ -57,7 +63,8 @@ SlurmdLogFile=$DIR/log/slurmd.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=$(task_plugin)
+TaskPluginParam=Cores
 MpiDefault=pmix
 SwitchType=switch/none
 LaunchType=launch/slurm
