@@ -40,7 +40,9 @@ void add_train_command(CLI::App& app) {
   t->add_option("--valid-splits", c->valid_splits, "Validation splits")->delimiter(',')->capture_default_str();
   t->add_option("--test-splits", c->test_splits, "Test splits")->delimiter(',')->capture_default_str();
   t->add_flag("--cv", c->cv, "BEND's 10-fold cross-validation over part1..part10 (see --fold)");
-  t->add_option("--fold", c->fold, "With --cv: test part<fold>, validate part<fold+1>")->capture_default_str();
+  t->add_option("--fold", c->fold,
+                "With --cv: test part<fold>, validate part<fold+1>; results in <out>/fold<fold>")
+      ->capture_default_str();
   t->add_option("--hidden-size", c->hidden, "Head channels")->capture_default_str();
   t->add_option("--kernel-size", c->kernel, "Head convolution width (odd)")->capture_default_str();
   t->add_option("--output-window", c->output_window, "Average-pool window over positions (0: none)")

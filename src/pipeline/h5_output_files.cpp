@@ -106,6 +106,7 @@ void H5Rank0Files::check_file(File& f) {
     f.reader = std::make_shared<H5EmbeddingReader>(f.path, false, false);
     f.params_json = f.reader->layout().params_json;
     f.complete = f.reader->complete();
+    f.format_version = f.reader->format_version();
     f.readable = true;
   } catch (const Error& e) {
     f.reader.reset();
@@ -168,6 +169,10 @@ void H5Rank0Files::decide(const json& params, bool overwrite, bool resuming,
       log_warn("--overwrite: replacing %s (parameters differ:%s)", f.path.c_str(), what.c_str());
     } else if (n_done == f.n_shards && f.complete) {
       f.action = kLeave;
+    } else if (n_done > 0 && f.format_version != H5EmbeddingWriter::kFormatVersion) {
+      // its attributes have another layout: writing the missing shards into it would mix them
+      log_warn("%s: format version %lld (an earlier bend); writing it again", f.path.c_str(),
+               static_cast<long long>(f.format_version));
     } else if (n_done > 0) {
       f.action = kReopen;
     }

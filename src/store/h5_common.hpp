@@ -74,7 +74,9 @@ hid_t string_type(size_t n_bytes);
 bool transfer_rows(hid_t dset, hid_t mem_type, hid_t dxpl, int64_t first_row, int64_t n_rows,
                    int64_t n_cols, void* buf, bool write);
 
-// Attributes. Writers are collective in parallel files (same value on every rank).
+// Attributes. Writers are collective in parallel files (same value on every rank). Strings are
+// variable-length UTF-8 (h5py reads them as str; format version 2); read_attr_str also reads the
+// fixed-length strings of version 1 files.
 void write_attr_str(hid_t loc, const char* name, const std::string& value, const std::string& path);
 void write_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path);
 void write_attr_u32(hid_t loc, const char* name, uint32_t value, const std::string& path);

@@ -153,11 +153,23 @@ static void write_attr(hid_t loc, const char* name, hid_t type, const void* valu
   check(H5Awrite(attr.get(), type, value), path, strfmt("writing attribute %s", name));
 }
 
+// Variable-length UTF-8: what h5py and netCDF write for Python str, and read back as str.
+static hid_t vlen_string_type() {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return t;
+  if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    H5Tclose(t);
+    return -1;
+  }
+  return t;
+}
+
 void write_attr_str(hid_t loc, const char* name, const std::string& value,
                     const std::string& path) {
-  Id type(string_type(std::max<size_t>(1, value.size())));
-  std::string v = value.empty() ? std::string(1, '\0') : value;
-  write_attr(loc, name, type.get(), v.data(), path);
+  Id type(vlen_string_type());
+  if (!type.ok()) fail_h5(path, strfmt("string type of attribute %s", name));
+  const char* v = value.c_str();
+  write_attr(loc, name, type.get(), &v, path);
 }
 
 void write_attr_i64(hid_t loc, const char* name, int64_t value, const std::string& path) {
@@ -183,10 +195,21 @@ std::string read_attr_str(hid_t loc, const char* name, const std::string& path) 
   Id attr(H5Aopen(loc, name, H5P_DEFAULT));
   if (!attr.ok()) fail_h5(path, strfmt("no attribute '%s' (not a bend embeddings file?)", name));
   Id type(H5Aget_type(attr.get()));
-  if (H5Tget_class(type.get()) != H5T_STRING || H5Tis_variable_str(type.get()) > 0) {
-    fail("%s: attribute '%s' is not a fixed-length string", path.c_str(), name);
+  if (H5Tget_class(type.get()) != H5T_STRING) {
+    fail("%s: attribute '%s' is not a string", path.c_str(), name);
   }
-  size_t n = H5Tget_size(type.get());
+  if (H5Tis_variable_str(type.get()) > 0) {  // format version 2
+    Id mem(vlen_string_type());
+    Id space(H5Aget_space(attr.get()));
+    if (H5Sget_simple_extent_npoints(space.get()) != 1)
+      fail("%s: attribute '%s' is not a single string", path.c_str(), name);
+    char* p = nullptr;
+    check(H5Aread(attr.get(), mem.get(), &p), path, strfmt("reading attribute %s", name));
+    std::string v = p ? p : "";
+    if (p) H5free_memory(p);
+    return v;
+  }
+  size_t n = H5Tget_size(type.get());  // version 1: fixed-length, NUL-padded
   std::string v(n, '\0');
   check(H5Aread(attr.get(), type.get(), &v[0]), path, strfmt("reading attribute %s", name));
   v.resize(std::strlen(v.c_str()));
@@ -323,7 +346,7 @@ void create_table(hid_t file, const char* name, hid_t type, const std::vector<hs
 
 void write_root_attrs(hid_t file, const H5SplitLayout& L, const std::string& path) {
   h5::write_attr_str(file, "format", h5::kFormat, path);
-  h5::write_attr_i64(file, "version", 1, path);
+  h5::write_attr_i64(file, "version", H5EmbeddingWriter::kFormatVersion, path);
   h5::write_attr_str(file, "command", L.command, path);
   h5::write_attr_str(file, "split", L.split, path);
   h5::write_attr_str(file, "model", L.model, path);
@@ -457,6 +480,11 @@ std::unique_ptr<H5EmbeddingWriter> H5EmbeddingWriter::reopen(const std::string& 
   if (!fapl.ok()) h5::fail_h5(path, "setting up file access");
   Id file(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl.get()));
   if (!file.ok()) h5::fail_h5(path, "cannot open the HDF5 file to resume");
+  if (!h5::has_attr(file.get(), "version") ||
+      h5::read_attr_i64(file.get(), "version", path) != H5EmbeddingWriter::kFormatVersion) {
+    fail("%s: format version is not %lld (string attributes of another layout): cannot resume into it",
+         path.c_str(), static_cast<long long>(H5EmbeddingWriter::kFormatVersion));
+  }
   if (h5::read_attr_i64(file.get(), "dim", path) != layout.dim ||
       h5::read_attr_str(file.get(), "dtype", path) != dtype_name(layout.dtype) ||
       h5::read_attr_i64(file.get(), "n_positions", path) != layout.n_positions() ||

@@ -130,6 +130,7 @@ void H5EmbeddingReader::read_layout() {
   L.dim = h5::read_attr_i64(file_, "dim", p);
   L.shard_rows = h5::read_attr_i64(file_, "shard_rows", p);
   complete_ = h5::has_attr(file_, "complete") && h5::read_attr_i64(file_, "complete", p) == 1;
+  format_version_ = h5::has_attr(file_, "version") ? h5::read_attr_i64(file_, "version", p) : 0;
   L.offsets = read_i64(file_, h5::kOffsets, p);
   index_ = read_i64(file_, h5::kIndex, p);
   const int64_t n = L.n_rows();

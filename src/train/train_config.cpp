@@ -40,6 +40,17 @@ void validate_train_config(const TrainConfig& c) {
   validate_head_config(h);
 }
 
+std::string cv_results_dir(const TrainConfig& c) {
+  if (!c.cv || c.out_dir.empty()) return c.out_dir;
+  std::string leaf = "fold" + std::to_string(c.fold);
+  std::string dir = c.out_dir;
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  size_t slash = dir.rfind('/');
+  std::string last = slash == std::string::npos ? dir : dir.substr(slash + 1);
+  if (last == leaf) return dir;
+  return dir + "/" + leaf;
+}
+
 std::string train_config_json(const TrainConfig& c) {
   nlohmann::json j;
   j["train_splits"] = c.train_splits;

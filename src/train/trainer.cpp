@@ -144,6 +144,7 @@ void TrainRun::setup() {
                cfg_.data_dir.c_str(), train_->model().c_str(), (long long)train_->dim(), join(tr).c_str(),
                join(va).c_str(), join(te).c_str(), (long long)train_->n_records(), (long long)valid_->n_records(),
                (long long)test_->n_records());
+      if (cfg_.cv) log_info("cross-validation fold %d: results in %s", cfg_.fold, cfg_.out_dir.c_str());
     }
   });
   torch::set_num_threads(cfg_.threads);
@@ -478,7 +479,9 @@ void TrainRun::test() {
 
 void run_train(const TrainConfig& cfg, Comm& comm) {
   double t0 = wall_seconds();
-  TrainRun run(cfg, comm);
+  TrainConfig c = cfg;
+  c.out_dir = cv_results_dir(cfg);  // --cv: one results directory per fold, out/fold<K>
+  TrainRun run(c, comm);
   run.setup();
   run.train();
   run.test();

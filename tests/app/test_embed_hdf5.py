@@ -41,7 +41,7 @@ def h5_rows(path):
             else:
                 lab = f["labels"][i]
                 shape = list(lab.shape)
-            out[int(idx)] = (x.tobytes(), f["region"][i].decode(), [v.item() for v in lab.ravel()], shape)
+            out[int(idx)] = (x.tobytes(), f["region"].asstr()[i], [v.item() for v in lab.ravel()], shape)
     return out
 
 
@@ -102,9 +102,21 @@ class EmbedHdf5(unittest.TestCase):
         self.assertEqual(manifest["params"]["format"], "hdf5")
         with h5py.File(os.path.join(self.h5, "train.h5"), "r") as f:
             self.assertEqual(f.attrs["complete"], 1)
-            self.assertEqual(f.attrs["model"].decode(), "onehot")
-            self.assertEqual(f.attrs["dtype"].decode(), "float32")
-            self.assertEqual(json.loads(f.attrs["params"].decode()), manifest["params"])
+            # string attributes are variable-length UTF-8: h5py gives str, not bytes
+            for k in ("format", "command", "split", "model", "model_fingerprint", "checkpoint", "task",
+                      "params", "dtype"):
+                self.assertIsInstance(f.attrs[k], str, k)
+            self.assertIsInstance(f["embeddings"].attrs["dtype"], str)
+            self.assertEqual(f.attrs["format"], "bend-embeddings")
+            self.assertEqual(f.attrs["version"], 2)
+            self.assertEqual(f.attrs["split"], "train")
+            self.assertEqual(f.attrs["task"], "histone_demo")
+            self.assertEqual(f.attrs["model"], "onehot")
+            self.assertEqual(f.attrs["dtype"], "float32")
+            self.assertEqual(json.loads(f.attrs["params"]), manifest["params"])
+            # the region table: fixed-length UTF-8 strings; asstr() decodes them
+            self.assertEqual(f["region"].dtype.kind, "S")
+            self.assertIsInstance(f["region"].asstr()[0], str)
             self.assertEqual(f["embeddings"].dtype, np.dtype("<f4"))
             self.assertEqual(f["embeddings"].chunks[1], 5)
             # the manifest's per-shard CRC32C is that of the shard's embedding bytes in the file
@@ -160,7 +172,7 @@ class EmbedHdf5(unittest.TestCase):
             with h5py.File(os.path.join(h5, "valid.h5"), "r") as f:
                 emb = f["embeddings"]
                 self.assertEqual(emb.dtype, np.dtype("<f2" if dt == "float16" else "<u2"), dt)
-                self.assertEqual(emb.attrs["dtype"].decode(), dt)
+                self.assertEqual(emb.attrs["dtype"], dt)
                 off = f["offsets"][:]
                 for i, idx in enumerate(f["index"][:]):
                     x = emb[off[i]:off[i + 1]]
@@ -232,6 +244,64 @@ class EmbedHdf5(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("train.h5: shard 1", p.stderr)
         self.assertIn("corrupt", p.stderr)
+
+    def test_version_1_files_with_fixed_length_string_attributes_are_still_read(self):
+        """Format version 1 stored string attributes fixed-length (h5py: bytes); the reader takes both."""
+        old = os.path.join(self.work, "version1")
+        shutil.copytree(self.h5, old)
+        for name in h5_files(old):
+            with h5py.File(os.path.join(old, name), "r+") as f:
+                for obj in (f, f["embeddings"]):
+                    for k in list(obj.attrs):
+                        v = obj.attrs[k]
+                        if isinstance(v, str):
+                            raw = v.encode()
+                            tid = h5py.h5t.C_S1.copy()
+                            tid.set_size(max(1, len(raw)))
+                            tid.set_strpad(h5py.h5t.STR_NULLPAD)
+                            tid.set_cset(h5py.h5t.CSET_UTF8)
+                            del obj.attrs[k]
+                            obj.attrs.create(k, np.array(raw, dtype="S%d" % max(1, len(raw))), dtype=h5py.Datatype(tid))
+                f.attrs["version"] = np.int64(1)
+            with h5py.File(os.path.join(old, name), "r") as f:
+                self.assertIsInstance(f.attrs["model"], bytes, "the copy has version 1's fixed-length strings")
+        def table(p, d):  # the inspect table without the file size (rewritten attributes moved it)
+            rows = [l.split("\t") for l in p.stdout.replace(d, "OUT").splitlines()]
+            drop = next((r.index("bytes") for r in rows if "bytes" in r), None)
+            return [[c for i, c in enumerate(r) if i != drop] for r in rows]
+        for args in (["inspect"], ["inspect", "--records"]):
+            for name in h5_files(old):
+                new_p = bt.bend(args + [os.path.join(self.h5, name)])
+                old_p = bt.bend(args + [os.path.join(old, name)])
+                self.assertEqual(table(old_p, old), table(new_p, self.h5))
+                self.assertGreater(len(table(new_p, self.h5)), 1)
+        args = ["--label-depth", "6", "--criterion", "bce", "--metric", "auroc", "--output-window", "512",
+                "--batch-size", "32", "--seed", "1", "--epochs", "1"]
+        results = []
+        for data in (self.h5, old):
+            out = os.path.join(self.work, "train_v%s" % len(results))
+            bt.bend(["train", "--data", data, "--out", out] + args)
+            results.append(bt.read_text(os.path.join(out, "losses.csv")))
+        self.assertEqual(results[0], results[1])
+        # a version 1 file is never resumed into (that would mix the two layouts): an unfinished one
+        # is written again, whole; finished ones are left as they are (still readable)
+        mpath = os.path.join(old, "manifest.json")
+        manifest = json.loads(bt.read_text(mpath))
+        manifest["status"] = "stopped"
+        dropped = [s for s in manifest["shards"] if s["file"] == "train.h5"][-1]  # train.h5 unfinished
+        manifest["shards"].remove(dropped)
+        with open(mpath, "w") as f:
+            json.dump(manifest, f)
+        p = bt.bend(task_args(self.data, "histone_demo", old, ["--format", "hdf5"]), np_ranks=2)
+        self.assertIn("%s: format version 1 (an earlier bend); writing it again" % os.path.join(old, "train.h5"),
+                      p.stderr)
+        self.assertEqual(datasets_and_attrs(os.path.join(old, "train.h5")),
+                         datasets_and_attrs(os.path.join(self.h5, "train.h5")))
+        with h5py.File(os.path.join(old, "train.h5"), "r") as f:
+            self.assertEqual(f.attrs["version"], 2)
+        with h5py.File(os.path.join(old, "valid.h5"), "r") as f:
+            self.assertEqual(f.attrs["version"], 1)
+        self.assertEqual(bt.read_bytes(os.path.join(old, "manifest.json")).count(b'"complete"'), 1)
 
     def test_other_parameters_and_foreign_files_are_refused_unless_overwrite(self):
         out = os.path.join(self.work, "refuse")

@@ -34,7 +34,7 @@ def h5_genome_rows(path):
         bins = f["bin_bp"][:] if "bin_bp" in f else None
         for i, idx in enumerate(f["index"][:]):
             rows[int(idx)] = {"bytes": emb[off[i]:off[i + 1]].tobytes(), "n": int(off[i + 1] - off[i]),
-                              "region": f["region"][i].decode(), "chrom": f["chrom"][i].decode(),
+                              "region": f["region"].asstr()[i], "chrom": f["chrom"].asstr()[i],
                               "start": int(f["start"][i]), "end": int(f["end"][i]),
                               "bin_bp": None if bins is None else int(bins[i]), "row": i}
     return rows
@@ -91,11 +91,11 @@ class GenomeHdf5(unittest.TestCase):
             self.assertEqual(sorted(os.listdir(out)), ["genome.h5", "manifest.json"])
             with h5py.File(os.path.join(out, "genome.h5"), "r") as f:
                 self.assertEqual(f.attrs["complete"], 1)
-                self.assertEqual(f.attrs["command"].decode(), "genome")
+                self.assertEqual(f.attrs["command"], "genome")  # str: variable-length UTF-8
                 self.assertEqual(f.attrs["shard_rows"], 16)
-                self.assertEqual(json.loads(f.attrs["params"].decode()), manifest["params"])
+                self.assertEqual(json.loads(f.attrs["params"]), manifest["params"])
                 bounds, off, crcs = f["shard_offsets"][:], f["offsets"][:], f["shard_crc32c"][:]
-                chroms = [c.decode() for c in f["chrom"][:]]
+                chroms = list(f["chrom"].asstr()[:])
                 self.assertEqual(list(bounds), list(np.cumsum([0] + [s["rows"] for s in shards])))
                 self.assertNotEqual(len({s["rows"] for s in shards[:-1]}), 1, "shard sizes differ")
                 for k, s in enumerate(shards):

@@ -117,6 +117,19 @@ class Train(unittest.TestCase):
             self.assertEqual(m.group(2), valid)
             self.assertEqual(m.group(3), "part%d" % fold)
             self.assertEqual(sorted(train), sorted("part%d" % i for i in range(1, 11) if "part%d" % i not in (valid, "part%d" % fold)))
+            # each fold gets its own results directory, out/fold<K> (as slurm/train.sbatch lays them out)
+            fold_dir = os.path.join(out, "fold%d" % fold)
+            self.assertIn("cross-validation fold %d: results in %s" % (fold, fold_dir), p.stderr)
+            self.assertTrue(os.path.exists(os.path.join(fold_dir, "losses.csv")), sorted(os.listdir(out)))
+            self.assertTrue(os.path.exists(os.path.join(fold_dir, "best_model_metrics.csv")))
+            self.assertEqual(sorted(os.listdir(out)), ["fold%d" % fold])
+        # an --out that already ends in this fold's directory is used as it is, not doubled
+        out = os.path.join(self.work, "cv_given", "fold3")
+        bt.bend(["train", "--data", emb, "--out", out, "--cv", "--fold", "3", "--label-depth", "1",
+                 "--criterion", "bce", "--metric", "auprc", "--output-window", "128", "--epochs", "1",
+                 "--batch-size", "4"])
+        self.assertTrue(os.path.exists(os.path.join(out, "losses.csv")), sorted(os.listdir(out)))
+        self.assertFalse(os.path.exists(os.path.join(out, "fold3")))
 
     def test_bad_input_is_refused_clearly(self):
         cases = [

@@ -125,6 +125,21 @@ class ParsesWhatWasWritten(unittest.TestCase):
         lines = write_bend(path, rows, True, True, extra=True, hash_header=True, crlf=True)
         self.check(path, rows, lines, "header=1 strand=1 label=1 split=1")
 
+    def test_columns_after_the_first_three_are_found_by_name_in_any_order(self):
+        """`split` need not be last (docs/formats.md): strand, label and split are looked up by name."""
+        path = os.path.join(self.tmp, "t.bed")
+        rows = generate(self.rng, 300, True, True)
+        lines = write_bend(path, rows, True, True, extra=True)
+        with open(path) as fh:
+            table = [l.rstrip("\n").split("\t") for l in fh]
+        # chromosome start end name strand label split -> chromosome start end split label name strand
+        perm = [0, 1, 2, 6, 5, 3, 4]
+        with open(path, "w") as fh:
+            for f in table:
+                fh.write("\t".join(f[i] for i in perm) + "\n")
+        self.assertEqual(table[0][6], "split")
+        self.check(path, rows, lines, "header=1 strand=1 label=1 split=1")
+
     def test_split_names_in_order_of_first_appearance(self):
         path = os.path.join(self.tmp, "t.bed")
         rows = generate(self.rng, 50, False, False, splits=["part%d" % i for i in range(1, 11)])

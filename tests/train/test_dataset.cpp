@@ -17,6 +17,7 @@
 
 #include "bend/core/error.hpp"
 #include "bend/train/dataset.hpp"
+#include "bend/train/train_config.hpp"
 
 using Catch::Matchers::Contains;
 
@@ -184,6 +185,28 @@ TEST_CASE("cv_fold_splits follows BEND: test part k, valid part k+1, train the o
   CHECK(bend::cv_fold_splits(2, 4).train == std::vector<std::string>{"part1", "part4"});
   CHECK_THROWS_WITH(bend::cv_fold_splits(0), Contains("fold 0 is outside 1..10"));
   CHECK_THROWS_WITH(bend::cv_fold_splits(11), Contains("fold 11 is outside 1..10"));
+}
+
+TEST_CASE("cv_results_dir gives each cross-validation fold its own directory, out/fold<K>",
+          "[dataset]") {
+  bend::TrainConfig c;
+  c.out_dir = "results/enh";
+  CHECK(bend::cv_results_dir(c) == "results/enh");  // no --cv: --out as given
+  c.cv = true;
+  c.fold = 3;
+  CHECK(bend::cv_results_dir(c) == "results/enh/fold3");
+  c.out_dir = "results/enh/";
+  CHECK(bend::cv_results_dir(c) == "results/enh/fold3");
+  c.out_dir = "results/enh/fold3";  // a script that appended the fold itself: not doubled
+  CHECK(bend::cv_results_dir(c) == "results/enh/fold3");
+  c.out_dir = "fold3";
+  CHECK(bend::cv_results_dir(c) == "fold3");
+  c.out_dir = "results/fold10";  // another fold's directory is not this fold's
+  CHECK(bend::cv_results_dir(c) == "results/fold10/fold3");
+  c.fold = 10;
+  CHECK(bend::cv_results_dir(c) == "results/fold10");
+  c.out_dir = "";  // left to validate_train_config's "--out is required"
+  CHECK(bend::cv_results_dir(c).empty());
 }
 
 namespace {

@@ -85,6 +85,7 @@ class H5Rank0Files {
     int32_t action = kLeave;
     int32_t first_shard = 0, n_shards = 0;
     bool checked = false, readable = false, complete = false;
+    int64_t format_version = 0;                 // the file's `version` attribute
     std::string params_json;                    // the file's `params` attribute
     std::shared_ptr<H5EmbeddingReader> reader;  // open (unlocked) between check and decide
   };

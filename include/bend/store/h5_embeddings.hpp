@@ -91,6 +91,9 @@ void h5_plan_tables(const H5RowTables& tables, H5SplitLayout& layout);
 // collective call is made, so a failing rank can abort the job without hanging in HDF5.
 class H5EmbeddingWriter {
  public:
+  // The root `version` attribute it writes: 2 since string attributes are variable-length UTF-8
+  // (h5py reads them as str); version 1 files (fixed-length) are read, never resumed into.
+  static constexpr int64_t kFormatVersion = 2;
   // Collective over *mpi_comm (Comm::native_handle()): creates `path` (truncating it) with every
   // dataset and attribute allocated, `complete` = 0. mpi_comm == nullptr: one writer
   // process, HDF5's POSIX driver without HDF5's own file lock (the caller holds the file's
@@ -168,6 +171,8 @@ class H5EmbeddingReader {
   // Layout and attributes as stored (crc_* included).
   const H5SplitLayout& layout() const { return layout_; }
   bool complete() const { return complete_; }
+  // The root `version` attribute: 2 (variable-length string attributes), 1 (fixed-length).
+  int64_t format_version() const { return format_version_; }
   // Raw bytes (stored dtype, little-endian) of positions [first_pos, first_pos + n_pos).
   void read_positions(int64_t first_pos, int64_t n_pos, std::string& out);
   // The raw embedding bytes of row `row` ([length, dim]); length = offsets[row+1] - offsets[row].
@@ -197,6 +202,7 @@ class H5EmbeddingReader {
   std::string path_;
   H5SplitLayout layout_;
   bool complete_ = false;
+  int64_t format_version_ = 0;
   int64_t file_ = -1, embeddings_ = -1, file_type_ = -1, spans_ = -1;  // hid_t
   std::vector<int64_t> index_;                                         // [n_rows]
   std::vector<char> chroms_;                   // bend genome: [n_rows * chrom_width]

@@ -10,6 +10,7 @@ namespace bend {
 struct TrainConfig {
   std::string data_dir;     // a `bend embed` output directory (manifest.json + shards)
   std::string out_dir;      // results: checkpoints/, losses.csv, best_model_metrics.csv
+                            // (with cv: cv_results_dir() puts them in out_dir/fold<fold>)
   std::vector<std::string> train_splits{"train"}, valid_splits{"valid"}, test_splits{"test"};
   bool cv = false;          // BEND's 10-fold cross-validation over part1..part10
   int fold = 1;             // with cv: test part<fold>, validate part<fold+1>, train the rest
@@ -28,7 +29,7 @@ struct TrainConfig {
   std::vector<float> class_weights;         // cross-entropy class weights (empty: none)
   float pos_weight = 0;                     // BCE positive-class weight (0: none)
   uint64_t seed = 0;
-  int64_t shuffle_buffer = 1000;  // records in the shuffle buffer (BEND: 1000)
+  int64_t shuffle_buffer = 1000;  // records in the shuffle buffer (BEND: 200 or 100 per task)
   int threads = 1;                // intra-op threads per rank
   bool use_cuda = false;
   bool overwrite = false;         // replace results trained with other settings
@@ -37,6 +38,11 @@ struct TrainConfig {
 
 // Throws bend::Error naming the option when a setting is out of range.
 void validate_train_config(const TrainConfig& c);
+
+// Where a run's results go: out_dir, or with cv `out_dir/fold<fold>` (BEND keeps one results
+// directory per fold; slurm/train.sbatch's layout). An out_dir whose last component already is
+// `fold<fold>` is kept as it is, so a script that appends the fold itself is not doubled.
+std::string cv_results_dir(const TrainConfig& c);
 
 // The settings that define a training run (compared when resuming), as JSON text.
 std::string train_config_json(const TrainConfig& c);
