@@ -9,10 +9,11 @@ import unittest
 import bendtest as bt
 
 # BEND's conf/supervised_tasks: head hidden size, learning rate, batch size, output window,
-# loss, metric, label depth (outputs), and the webdataset shuffle buffer where BEND sets one.
+# loss, metric, label depth (outputs), and the webdataset shuffle buffer (BEND sets one for every task).
 BEND_TRAIN = {
     "gene_finding": {"hidden-size": 64, "lr": 0.003, "batch-size": 64, "output-window": 0,
-                     "criterion": "cross_entropy", "metric": "mcc", "label-depth": 9},
+                     "criterion": "cross_entropy", "metric": "mcc", "label-depth": 9,
+                     "shuffle-buffer": 1000},
     "enhancer_annotation": {"hidden-size": 2, "lr": 0.001, "batch-size": 8, "output-window": 128,
                             "criterion": "bce", "metric": "auprc", "label-depth": 1,
                             "pos-weight": 82.86, "cv": True, "shuffle-buffer": 100},
@@ -21,7 +22,7 @@ BEND_TRAIN = {
                              "shuffle-buffer": 200},
     "chromatin_accessibility": {"hidden-size": 64, "lr": 0.003, "batch-size": 256,
                                 "output-window": 512, "criterion": "bce", "metric": "auroc",
-                                "label-depth": 125},
+                                "label-depth": 125, "shuffle-buffer": 1000},
     "cpg_methylation": {"hidden-size": 64, "lr": 0.003, "batch-size": 256, "output-window": 512,
                         "criterion": "bce", "metric": "auroc", "label-depth": 7,
                         "shuffle-buffer": 200},
