@@ -33,7 +33,13 @@ void add_variants_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "variants", "Zero-shot variant effects (BEND's 7th task): ref vs alt embedding distance per variant, and AUROC");
   c->add_option("--bed", p->bed_path, "Variant BED: header, chromosome start end (1 bp), ref, alt, label, other columns")
-      ->required()->check(CLI::ExistingFile);
+      ->check(CLI::ExistingFile);
+  c->add_option("--vcf", p->vcf_path, "Variants as VCF / VCF.gz / BCF instead of --bed (SNVs; one row per ALT)")
+      ->check(CLI::ExistingFile);
+  c->add_option("--label-from", p->label_from, "--vcf: INFO key holding the label (e.g. CLNSIG)");
+  c->add_option("--label-map", p->label_map_path, "--vcf: TSV mapping INFO values to labels 0/1 (others: unlabelled)")
+      ->check(CLI::ExistingFile);
+  c->add_option("--category-from", p->category_from, "--vcf: INFO key holding the category (e.g. MC)");
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")->required();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
   c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");

@@ -21,6 +21,7 @@
 #include "bend/pipeline/shard_run.hpp"
 #include "bend/variants/variant_output.hpp"
 #include "bend/variants/variant_table.hpp"
+#include "bend/variants/variant_vcf.hpp"
 #include "bend/variants/variant_worker.hpp"
 
 namespace bend {
@@ -33,6 +34,8 @@ const std::vector<std::string> kOneSplit = {"variants"};
 
 // Everything rank 0 knows about the run.
 struct Rank0State {
+  std::string bed_path;         // --bed, or the table converted from --vcf
+  std::string category_column;  // --category, or "category" for --vcf --category-from
   VariantTable table;
   GenomeCheck check;
   std::vector<ShardSpec> shards;
@@ -51,7 +54,11 @@ bool model_is_causal(const std::string& name) {
 
 json make_params(const VariantParams& p, const Embedder& model, const VariantGeometry& g) {
   json j;
-  j["variants_crc32c"] = strfmt("%08x", file_crc32c(p.bed_path));
+  j["variants_crc32c"] = strfmt("%08x", file_crc32c(p.vcf_path.empty() ? p.bed_path : p.vcf_path));
+  if (!p.vcf_path.empty()) {
+    j["vcf"] = {p.label_from, p.category_from,
+                p.label_map_path.empty() ? "" : strfmt("%08x", file_crc32c(p.label_map_path))};
+  }
   std::string fai = p.genome_path + ".fai";
   j["genome_index_crc32c"] = path_exists(fai) ? strfmt("%08x", file_crc32c(fai)) : "";
   j["model"] = model.name();
@@ -77,7 +84,7 @@ json manifest_doc(const VariantParams& p, const Rank0State& s, const Embedder& m
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   doc["updated"] = ts;
   doc["params"] = s.params;
-  doc["inputs"] = {{"variants", absolute_path(p.bed_path)},
+  doc["inputs"] = {{"variants", absolute_path(p.vcf_path.empty() ? p.bed_path : p.vcf_path)},
                    {"genome", absolute_path(p.genome_path)},
                    {"checkpoint", p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir)}};
   doc["model"] = {{"name", model.name()}, {"dim", model.dim()}, {"fingerprint", model.fingerprint()}};
@@ -92,6 +99,10 @@ json manifest_doc(const VariantParams& p, const Rank0State& s, const Embedder& m
 }
 
 void check_settings(const VariantParams& p) {
+  if (p.bed_path.empty() == p.vcf_path.empty()) fail("give the variants as --bed FILE or --vcf FILE (one of them)");
+  if (p.vcf_path.empty() && !(p.label_from.empty() && p.label_map_path.empty() && p.category_from.empty())) {
+    fail("--label-from, --label-map and --category-from read INFO keys of a --vcf file");
+  }
   parse_variant_scores(p.scores);
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
   if (p.shard_rows < 1) fail("--shard-rows must be at least 1 (got %lld)", (long long)p.shard_rows);
@@ -125,16 +136,29 @@ void plan_variant_shards(const VariantParams& p, const VariantGeometry& g, Rank0
 }
 
 void prepare_rank0(const VariantParams& p, const Embedder& model, const VariantGeometry& g, Rank0State& s) {
-  s.table = read_variant_bed(p.bed_path);
-  if (s.table.rows.size() > static_cast<size_t>(INT32_MAX)) fail("%s: more than 2^31 rows", p.bed_path.c_str());
+  s.bed_path = p.bed_path;
+  s.category_column = p.category_column;
+  if (!p.vcf_path.empty()) {
+    make_dirs(p.out_dir);
+    s.bed_path = path_join(p.out_dir, "variants.bed");
+    VcfConvertOptions vo{p.label_from, p.label_map_path, p.category_from};
+    std::string skipped = path_join(p.out_dir, "vcf_skipped.tsv");
+    VcfConvertResult r = vcf_to_variant_bed(p.vcf_path, vo, s.bed_path, skipped);
+    log_info("%s: %lld records -> %lld SNV rows in %s; %lld alleles skipped (indels, MNPs, symbolic, missing), "
+             "listed in %s", p.vcf_path.c_str(), (long long)r.n_records, (long long)r.n_rows, s.bed_path.c_str(),
+             (long long)r.n_skipped, skipped.c_str());
+    if (s.category_column.empty() && !p.category_from.empty()) s.category_column = "category";
+  }
+  s.table = read_variant_bed(s.bed_path);
+  if (s.table.rows.size() > static_cast<size_t>(INT32_MAX)) fail("%s: more than 2^31 rows", s.bed_path.c_str());
   for (VariantScore sc : parse_variant_scores(p.scores)) {
     if (find_variant_column(s.table, variant_score_name(sc)) >= 0) {
-      fail("%s:1: the file has a column '%s' already, the name of a score column", p.bed_path.c_str(),
+      fail("%s:1: the file has a column '%s' already, the name of a score column", s.bed_path.c_str(),
            variant_score_name(sc));
     }
   }
-  if (!p.category_column.empty() && find_variant_column(s.table, p.category_column) < 0) {
-    fail("%s:1: no column '%s' (--category)", p.bed_path.c_str(), p.category_column.c_str());
+  if (!s.category_column.empty() && find_variant_column(s.table, s.category_column) < 0) {
+    fail("%s:1: no column '%s' (--category)", s.bed_path.c_str(), s.category_column.c_str());
   }
   {
     FastaReader fasta(p.genome_path);
@@ -142,7 +166,7 @@ void prepare_rank0(const VariantParams& p, const Embedder& model, const VariantG
   }
   for (const ContigRename& r : s.check.renamed) {
     log_info("contig '%s' of %s is '%s' in %s (matched by the 'chr' prefix; %lld rows)", r.file_name.c_str(),
-             p.bed_path.c_str(), r.fasta_name.c_str(), p.genome_path.c_str(), (long long)r.n_rows);
+             s.bed_path.c_str(), r.fasta_name.c_str(), p.genome_path.c_str(), (long long)r.n_rows);
   }
   make_dirs(p.out_dir);
   write_file_atomic(path_join(p.out_dir, "ref_mismatches.tsv"), s.check.mismatches_tsv);
@@ -157,7 +181,7 @@ void prepare_rank0(const VariantParams& p, const Embedder& model, const VariantG
     }
     std::string msg = strfmt("%lld of %zu variants have a REF that differs from %s (first: %s:%lld, %s:%lld ref %c)",
                              (long long)s.check.n_ref_mismatch, s.table.rows.size(), p.genome_path.c_str(),
-                             p.bed_path.c_str(), (long long)first->line, s.table.chrom_names[first->chrom_id].c_str(),
+                             s.bed_path.c_str(), (long long)first->line, s.table.chrom_names[first->chrom_id].c_str(),
                              (long long)first->pos_bp + 1, first->ref);
     std::string list = path_join(p.out_dir, "ref_mismatches.tsv");
     if (!p.allow_ref_mismatch) {
@@ -205,7 +229,7 @@ void finish_table(const VariantParams& p, const Rank0State& s) {
   for (VariantScore sc : parse_variant_scores(p.scores)) names.push_back(variant_score_name(sc));
   VariantEvalSettings ev;
   ev.label_column = p.label_column;
-  ev.category_column = p.category_column;
+  ev.category_column = s.category_column;
   ev.bootstrap = p.bootstrap;
   ev.seed = p.seed;
   std::string out = path_join(p.out_dir, "scores.tsv");
@@ -214,7 +238,7 @@ void finish_table(const VariantParams& p, const Rank0State& s) {
            out.c_str(), (long long)r.n_rows, (long long)r.n_scored, (long long)(r.n_rows - r.n_scored),
            (long long)s.check.n_ref_mismatch, (long long)s.check.n_off_contig);
   if (!r.evaluated) {
-    log_info("%s has no column '%s': no AUROC", p.bed_path.c_str(), p.label_column.c_str());
+    log_info("%s has no column '%s': no AUROC", s.bed_path.c_str(), p.label_column.c_str());
     return;
   }
   if (r.n_unlabelled > 0) {

@@ -7,6 +7,7 @@
 //                      "NA" for skipped rows (skipped.tsv says why). Written atomically at the end.
 //   auroc.csv          AUROC per score, overall and per category, bootstrap 95% interval
 //   ref_mismatches.tsv rows whose REF differs from the genome; skipped.tsv rows not scored
+//   variants.bed, vcf_skipped.tsv (--vcf) the SNV rows read from the VCF; the alleles skipped
 //   scores-NNNNN.tsv   per-shard scores (row, scores), journaled for resume; manifest.json
 // The bytes of scores.tsv and auroc.csv do not depend on the number of ranks.
 #pragma once
@@ -22,7 +23,11 @@ class Comm;
 
 // Every setting of a variant run (CLI / config file).
 struct VariantParams {
-  std::string bed_path;               // BEND's variant BED
+  std::string bed_path;               // BEND's variant BED, or
+  std::string vcf_path;               // VCF / VCF.gz / BCF (converted to OUT/variants.bed first)
+  std::string label_from;             // VCF: INFO key of the label (-> column "label")
+  std::string label_map_path;         // VCF: TSV INFO value -> 0/1 (variant_vcf.hpp)
+  std::string category_from;          // VCF: INFO key of the category (-> column "category")
   std::string genome_path;            // reference FASTA (plain or bgzip)
   std::string out_dir;
   std::string scores = "cosine";      // comma-separated: cosine, l2
