@@ -61,6 +61,7 @@ void add_variants_command(CLI::App& app) {
   c->add_option("--shard-rows", p->shard_rows, "Variants per shard (unit of work and of resume)")->capture_default_str();
   c->add_option("--batch-nt", p->batch_nt, "Token budget per forward batch (sequences x longest)")->capture_default_str();
   c->add_option("--threads", p->model.n_threads, "Compute threads per rank")->capture_default_str();
+  c->add_flag("--gzip", p->gzip, "Write scores.tsv.gz (gzip) instead of scores.tsv");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")

@@ -7,7 +7,9 @@
 #include <cstring>
 #include <fstream>
 #include <map>
+#include <fcntl.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
@@ -90,6 +92,57 @@ class ShardCursor {
   std::vector<std::string> cells_;
 };
 
+// The output table's temporary file, plain or gzip (zlib level 6, no name or time in the header:
+// the bytes depend on the content only). close() flushes and fsyncs; otherwise the destructor
+// removes the file.
+class TableSink {
+ public:
+  TableSink(std::string tmp, bool gz) : tmp_(std::move(tmp)) {
+    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd_ < 0) fail("%s: cannot create: %s", tmp_.c_str(), std::strerror(errno));
+    int fd2 = ::dup(fd_);
+    if (gz) {
+      gz_ = fd2 >= 0 ? gzdopen(fd2, "wb6") : nullptr;
+    } else {
+      f_ = fd2 >= 0 ? fdopen(fd2, "wb") : nullptr;
+    }
+    if (!gz_ && !f_) {
+      if (fd2 >= 0) ::close(fd2);
+      fail("%s: cannot open for writing: %s", tmp_.c_str(), std::strerror(errno));
+    }
+  }
+  ~TableSink() {
+    if (fd_ < 0) return;
+    if (gz_) gzclose(gz_);
+    if (f_) std::fclose(f_);
+    ::close(fd_);
+    std::remove(tmp_.c_str());
+  }
+  void put(const std::string& s) {
+    bool ok = gz_ ? gzwrite(gz_, s.data(), static_cast<unsigned>(s.size())) == static_cast<int>(s.size())
+                  : std::fwrite(s.data(), 1, s.size(), f_) == s.size();
+    if (!ok) fail("%s: write failed: %s", tmp_.c_str(), std::strerror(errno));
+  }
+  void close() {
+    bool ok = gz_ ? gzclose(gz_) == Z_OK : std::fclose(f_) == 0;
+    gz_ = nullptr;
+    f_ = nullptr;
+    ok = ok && ::fsync(fd_) == 0;
+    ok = ::close(fd_) == 0 && ok;
+    fd_ = -1;
+    if (!ok) {
+      std::remove(tmp_.c_str());
+      fail("%s: write failed: %s", tmp_.c_str(), std::strerror(errno));
+    }
+  }
+
+ private:
+  std::string tmp_;
+  int fd_ = -1;
+  gzFile gz_ = nullptr;
+  FILE* f_ = nullptr;
+};
+
 // 1, 0, or -1 for a value that is no binary label.
 int parse_label(const std::string& s) {
   if (s == "1" || s == "1.0" || s == "true" || s == "True") return 1;
@@ -156,12 +209,12 @@ VariantTableResult write_variant_scores(const VariantTable& table, const std::ve
   std::ifstream in(table.path, std::ios::binary);
   if (!in) fail("%s: cannot open: %s", table.path.c_str(), std::strerror(errno));
   const std::string tmp = out_path + ".tmp";
-  FILE* out = std::fopen(tmp.c_str(), "wb");
-  if (!out) fail("%s: cannot create: %s", tmp.c_str(), std::strerror(errno));
+  const bool gz = out_path.size() > 3 && out_path.compare(out_path.size() - 3, 3, ".gz") == 0;
+  TableSink out(tmp, gz);
   std::vector<EvalColumn> cols(score_names.size());
   std::vector<std::string> categories;
   std::map<std::string, int32_t> cat_ids;
-  try {
+  {
     ShardCursor cursor(shard_files, score_names.size());
     std::string line, text;
     std::vector<std::string> cells;
@@ -204,9 +257,7 @@ VariantTableResult write_variant_scores(const VariantTable& table, const std::ve
         ++row;
       }
       text += '\n';
-      if (std::fwrite(text.data(), 1, text.size(), out) != text.size()) {
-        fail("%s: write failed: %s", tmp.c_str(), std::strerror(errno));
-      }
+      out.put(text);
     }
     if (in.bad()) fail("%s: read error", table.path.c_str());
     if (row != static_cast<int64_t>(table.rows.size())) {
@@ -215,13 +266,8 @@ VariantTableResult write_variant_scores(const VariantTable& table, const std::ve
     }
     cursor.finish();
     res.n_rows = row;
-    if (std::fflush(out) != 0 || fsync(fileno(out)) != 0) fail("%s: write failed: %s", tmp.c_str(), std::strerror(errno));
-  } catch (...) {
-    std::fclose(out);
-    std::remove(tmp.c_str());
-    throw;
   }
-  if (std::fclose(out) != 0) fail("%s: close failed: %s", tmp.c_str(), std::strerror(errno));
+  out.close();
   rename_durable(tmp, out_path);
   if (res.evaluated) evaluate(score_names, cols, categories, ev, res);
   return res;

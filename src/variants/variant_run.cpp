@@ -203,6 +203,7 @@ void prepare_rank0(const VariantParams& p, const Embedder& model, const VariantG
   }
   if (!s.todo.empty()) {  // a table of an earlier run must not look like this run's
     remove_if_exists(path_join(p.out_dir, "scores.tsv"));
+    remove_if_exists(path_join(p.out_dir, "scores.tsv.gz"));
     remove_if_exists(path_join(p.out_dir, "auroc.csv"));
   }
   s.manifest->write(manifest_doc(p, s, model, "running"));
@@ -232,7 +233,8 @@ void finish_table(const VariantParams& p, const Rank0State& s) {
   ev.category_column = s.category_column;
   ev.bootstrap = p.bootstrap;
   ev.seed = p.seed;
-  std::string out = path_join(p.out_dir, "scores.tsv");
+  std::string out = path_join(p.out_dir, p.gzip ? "scores.tsv.gz" : "scores.tsv");
+  remove_if_exists(path_join(p.out_dir, p.gzip ? "scores.tsv" : "scores.tsv.gz"));  // one table only
   VariantTableResult r = write_variant_scores(s.table, files, names, ev, out);
   log_info("%s: %lld rows, %lld scored, %lld not scored (%lld REF mismatches, %lld too close to a contig end)",
            out.c_str(), (long long)r.n_rows, (long long)r.n_scored, (long long)(r.n_rows - r.n_scored),

@@ -7,6 +7,7 @@ and the score is scipy.spatial.distance.cosine(alt[256], ref[256]). AUROCs are c
 sklearn.metrics.roc_auc_score on the written table.
 """
 import csv
+import gzip
 import json
 import math
 import os
@@ -153,6 +154,12 @@ class Variants(unittest.TestCase):
             self.assertAlmostEqual(float(got["cosine"]), distance.cosine(e_alt[256], e_ref[256]), delta=1e-12)
             self.assertAlmostEqual(float(got["l2"]), math.sqrt(float(np.sum((e_alt[256] - e_ref[256]) ** 2))), delta=1e-9)
             self.assertEqual(float(got["cosine"]), 1.0)  # the vectors one base away would be equal
+        gz_out = os.path.join(self.work, "onehot_gz")
+        bt.bend(self.args(gz_out, "onehot", "--score", "l2,cosine", "--gzip"), np_ranks=2)
+        self.assertFalse(os.path.exists(os.path.join(gz_out, "scores.tsv")))
+        with gzip.open(os.path.join(gz_out, "scores.tsv.gz")) as f:
+            self.assertEqual(f.read(), bt.read_bytes(os.path.join(out, "scores.tsv")))
+        self.assertEqual(bt.read_bytes(os.path.join(gz_out, "auroc.csv")), bt.read_bytes(os.path.join(out, "auroc.csv")))
 
     def test_bytes_identical_for_1_2_and_3_ranks(self):
         names = sorted(os.listdir(self.outs[1]))

@@ -29,7 +29,7 @@ struct VariantTableResult {
   std::vector<AurocRow> auroc;  // per score: "all", then each category in name order
 };
 
-// Writes `out_path` atomically: the header of `table`'s file plus one column per score name,
+// Writes `out_path` atomically (gzip when it ends in ".gz"; the same bytes for the same table): the header of `table`'s file plus one column per score name,
 // then every data row as written in the file plus its scores, read from `shard_files` (in
 // shard order; each "row\tscores..." line in file order, rows increasing) or "NA" for rows no
 // shard holds. Evaluates the score columns (NaN scores excluded) against the label column.

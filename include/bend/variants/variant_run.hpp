@@ -3,7 +3,7 @@
 // them over the dynamic queue, every rank scores shards, rank 0 writes the table and the AUROC).
 //
 // Output directory:
-//   scores.tsv         every input row (header and columns as given) + one column per score;
+//   scores.tsv[.gz]    every input row (header and columns as given) + one column per score;
 //                      "NA" for skipped rows (skipped.tsv says why). Written atomically at the end.
 //   auroc.csv          AUROC per score, overall and per category, bootstrap 95% interval
 //   ref_mismatches.tsv rows whose REF differs from the genome; skipped.tsv rows not scored
@@ -41,6 +41,7 @@ struct VariantParams {
   int64_t shard_rows = 2048;          // variants per shard
   int64_t batch_nt = 32768;           // token budget per forward batch (sequences x longest)
   bool overwrite = false;             // replace an output written with other parameters
+  bool gzip = false;                  // scores.tsv.gz instead of scores.tsv
   double progress_interval_s = 10.0;
   EmbedderOptions model;
 };
