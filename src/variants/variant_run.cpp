@@ -45,11 +45,25 @@ struct Rank0State {
   std::unique_ptr<RunManifest> manifest;
 };
 
-bool model_is_causal(const std::string& name) {
+// The registry entry of `name` (a default one, not causal, for an unknown name: make_embedder
+// reports those).
+EmbedderInfo model_info(const std::string& name) {
   for (const EmbedderInfo& e : list_embedders()) {
-    if (e.name == name) return e.causal;
+    if (e.name == name) return e;
   }
-  return false;
+  return EmbedderInfo();
+}
+
+// Which model outputs the scores need: hidden states (cosine, l2) and/or LM logits (llr).
+void needed_outputs(const VariantParams& p, bool& hidden, bool& logits) {
+  hidden = logits = false;
+  for (VariantScore sc : parse_variant_scores(p.scores)) (sc == VariantScore::kLlr ? logits : hidden) = true;
+  if (!logits) return;
+  EmbedderInfo info = model_info(p.model.model);
+  if (!info.causal || !info.lm_outputs) {
+    fail("--score llr: needs a causal model with a language-model head (hyenadna); '%s' is not one "
+         "(masked-LM llr, with the variant's token masked, is not implemented yet)", p.model.model.c_str());
+  }
 }
 
 json make_params(const VariantParams& p, const Embedder& model, const VariantGeometry& g) {
@@ -63,7 +77,7 @@ json make_params(const VariantParams& p, const Embedder& model, const VariantGeo
   j["genome_index_crc32c"] = path_exists(fai) ? strfmt("%08x", file_crc32c(fai)) : "";
   j["model"] = model.name();
   j["model_fingerprint"] = model.fingerprint();
-  j["dim"] = model.dim();
+  j["dim"] = model.dim();  // hidden size; logits width when llr is the only score
   if (p.model.output != "hidden") j["output"] = p.model.output;
   if (!p.model.tokenizer.empty()) j["tokenizer"] = p.model.tokenizer;
   j["scores"] = p.scores;
@@ -257,15 +271,25 @@ void finish_table(const VariantParams& p, const Rank0State& s) {
 void run_variants(const VariantParams& p, Comm& comm) {
   double t0 = wall_seconds();
   if (p.out_dir.empty()) throw CollectiveError("--out is required", comm.rank() == 0);
-  std::unique_ptr<Embedder> model;
+  std::unique_ptr<Embedder> hidden, lm;  // per needed_outputs; `model` is the one named in logs
   EmbedderOptions mo = p.model;
   mo.local_rank = comm.local_rank();
   VariantGeometry g;
+  bool need_hidden = false, need_logits = false;
   collective_check(comm, "checking settings", [&] {
     check_settings(p);
-    g = variant_geometry(model_is_causal(p.model.model), p.bend_compat, p.context_bp);
+    needed_outputs(p, need_hidden, need_logits);
+    g = variant_geometry(model_info(p.model.model).causal, p.bend_compat, p.context_bp);
   });
-  collective_check(comm, "loading the model", [&] { model = make_embedder(mo); });
+  collective_check(comm, "loading the model", [&] {
+    if (need_hidden) hidden = make_embedder(mo);
+    if (need_logits) {
+      EmbedderOptions lo = mo;
+      lo.output = "logits";
+      lm = make_embedder(lo);
+    }
+  });
+  Embedder* model = hidden ? hidden.get() : lm.get();
   Rank0State s;
   collective_check(comm, "checking inputs", [&] {
     if (comm.rank() == 0) prepare_rank0(p, *model, g, s);
@@ -320,7 +344,7 @@ void run_variants(const VariantParams& p, Comm& comm) {
         s.manifest->remove_journal();
         print_run_summary(complete ? "done" : "stopped", r.ranks, wall_seconds() - t0, s.shards.size());
       },
-      nullptr, [&](ShardSource& src, RankCounters& c) { run_variant_worker(vs, *model, src, c); });
+      nullptr, [&](ShardSource& src, RankCounters& c) { run_variant_worker(vs, hidden.get(), lm.get(), src, c); });
 }
 
 }  // namespace bend

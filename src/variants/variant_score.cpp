@@ -26,6 +26,7 @@ const char* variant_score_name(VariantScore s) {
   switch (s) {
     case VariantScore::kCosine: return "cosine";
     case VariantScore::kL2: return "l2";
+    case VariantScore::kLlr: return "llr";
   }
   return "?";
 }
@@ -42,8 +43,10 @@ std::vector<VariantScore> parse_variant_scores(const std::string& list) {
       s = VariantScore::kCosine;
     } else if (name == "l2") {
       s = VariantScore::kL2;
+    } else if (name == "llr") {
+      s = VariantScore::kLlr;
     } else {
-      fail("--score: unknown score '%s' (known: cosine, l2)", name.c_str());
+      fail("--score: unknown score '%s' (known: cosine, l2, llr)", name.c_str());
     }
     for (VariantScore o : out) {
       if (o == s) fail("--score: '%s' is given twice", name.c_str());
@@ -76,6 +79,7 @@ double l2_distance(const float* a, const float* b, int64_t dim) {
 }
 
 double variant_score(VariantScore s, const float* ref, const float* alt, int64_t dim) {
+  BEND_ASSERT(s != VariantScore::kLlr);
   return s == VariantScore::kCosine ? cosine_distance(alt, ref, dim) : l2_distance(alt, ref, dim);
 }
 

@@ -69,12 +69,14 @@ void tokenize_shard(const VariantWorkerSettings& st, const Embedder& model, cons
   }
 }
 
-// Embeds the shard's pairs batch by batch and appends each row's line to `text`.
-void score_shard(const VariantWorkerSettings& st, Embedder& model, const ShardWork& w, PairBuffers& b,
-                 std::string& text) {
+// Embeds the shard's pairs batch by batch with the hidden-state model: the distances of each
+// row go into scores[row * n_scores + k].
+void distance_scores(const VariantWorkerSettings& st, Embedder& model, const ShardWork& w, PairBuffers& b,
+                     std::vector<double>& scores) {
   const int64_t dim = model.dim();
   const int64_t len = st.geometry.window_bp();
   const int64_t idx = st.geometry.vector_index;
+  const size_t n_scores = st.scores.size();
   std::vector<int64_t> sizes = pair_batches(b.pair_tokens, st.batch_nt);
   size_t first = 0;
   std::vector<const std::vector<int32_t>*> batch;
@@ -95,29 +97,97 @@ void score_shard(const VariantWorkerSettings& st, Embedder& model, const ShardWo
         fail("shard %s, variant %s: the model returned %zu / %zu floats, expected %lld x %lld",
              w.file_name.c_str(), r.region.c_str(), ref.size(), alt.size(), (long long)len, (long long)dim);
       }
-      text += std::to_string(r.row);
-      for (VariantScore s : st.scores) {
-        text += '\t';
-        text += format_score(variant_score(s, ref.data() + idx * dim, alt.data() + idx * dim, dim));
+      for (size_t j = 0; j < n_scores; ++j) {
+        if (st.scores[j] == VariantScore::kLlr) continue;
+        scores[(first + k) * n_scores + j] =
+            variant_score(st.scores[j], ref.data() + idx * dim, alt.data() + idx * dim, dim);
       }
-      text += '\n';
     }
     first += static_cast<size_t>(n_pairs);
   }
 }
 
+// logit(alt) - logit(ref) of the causal LM's prediction at the variant, from the ref windows.
+void llr_scores(const VariantWorkerSettings& st, Embedder& lm, const int32_t* base_ids, const ShardWork& w,
+                PairBuffers& b, std::vector<double>& scores) {
+  const int64_t dim = lm.dim();
+  const int64_t len = st.geometry.window_bp();
+  const int64_t idx = st.geometry.left_bp;  // the variant's row: predicted from the bases before it
+  const size_t n_scores = st.scores.size();
+  std::vector<int64_t> sizes = pair_batches(b.pair_tokens, st.batch_nt);
+  size_t first = 0;
+  std::vector<const std::vector<int32_t>*> batch;
+  std::vector<int64_t> lens;
+  for (int64_t n : sizes) {
+    batch.clear();
+    for (size_t i = first; i < first + n; ++i) batch.push_back(&b.ids[2 * i]);
+    lens.assign(batch.size(), len);
+    lm.embed(batch, lens, b.out);
+    for (size_t k = 0; k < static_cast<size_t>(n); ++k) {
+      const WorkRow& r = w.rows[first + k];
+      if (static_cast<int64_t>(b.out[k].size()) != len * dim) {
+        fail("shard %s, variant %s: the model returned %zu floats, expected %lld x %lld", w.file_name.c_str(),
+             r.region.c_str(), b.out[k].size(), (long long)len, (long long)dim);
+      }
+      const float* row = b.out[k].data() + idx * dim;
+      const size_t colon = r.region.rfind(' ');  // "chrom:pos R>A"
+      int32_t id_ref = base_ids[static_cast<unsigned char>(r.region[colon + 1])];
+      int32_t id_alt = base_ids[static_cast<unsigned char>(r.region.back())];
+      for (size_t j = 0; j < n_scores; ++j) {
+        if (st.scores[j] == VariantScore::kLlr) {
+          scores[(first + k) * n_scores + j] = static_cast<double>(row[id_alt]) - static_cast<double>(row[id_ref]);
+        }
+      }
+    }
+    first += static_cast<size_t>(n);
+  }
+}
+
 }  // namespace
 
-void run_variant_worker(const VariantWorkerSettings& st, Embedder& model, ShardSource& source,
+int32_t base_token_id(const Embedder& model, char base) {
+  std::vector<int32_t> ids;
+  model.tokenize(std::string(1, base), ids);
+  if (ids.size() == 1) return ids[0];
+  // packed ChunkedTokens (bend/models/token_chunks.hpp): n_chunks, per chunk n_ids and its ids,
+  // then one repeat count per id
+  size_t at = 1, n_total = 0;
+  std::vector<int32_t> all;
+  for (int32_t c = 0; !ids.empty() && c < ids[0] && at < ids.size(); ++c) {
+    size_t n = static_cast<size_t>(ids[at++]);
+    for (size_t i = 0; i < n && at < ids.size(); ++i) all.push_back(ids[at++]);
+    n_total += n;
+  }
+  for (size_t i = 0; i < all.size() && at + i < ids.size(); ++i) {
+    if (ids[at + i] > 0) return all[i];
+  }
+  fail("model '%s': no token for the base '%c' (llr needs one id per base)", model.name().c_str(), base);
+}
+
+void run_variant_worker(const VariantWorkerSettings& st, Embedder* hidden, Embedder* lm, ShardSource& source,
                         RankCounters& counters) {
+  BEND_ASSERT(hidden || lm);
   FastaReader fa(st.genome_path);
   PairBuffers b;
   ShardWork w;
   std::string text;
+  std::vector<double> scores;
+  int32_t base_ids[256] = {0};
+  if (lm) {
+    for (char c : std::string("ACGTN")) base_ids[static_cast<unsigned char>(c)] = base_token_id(*lm, c);
+  }
+  const size_t n_scores = st.scores.size();
   while (source.next(w)) {
     text.clear();
-    tokenize_shard(st, model, fa, w, b);
-    score_shard(st, model, w, b, text);
+    tokenize_shard(st, hidden ? *hidden : *lm, fa, w, b);
+    scores.assign(w.rows.size() * n_scores, 0.0);
+    if (hidden) distance_scores(st, *hidden, w, b, scores);
+    if (lm) llr_scores(st, *lm, base_ids, w, b, scores);
+    for (size_t i = 0; i < w.rows.size(); ++i) {
+      text += std::to_string(w.rows[i].row);
+      for (size_t j = 0; j < n_scores; ++j) text += '\t' + format_score(scores[i * n_scores + j]);
+      text += '\n';
+    }
     write_file_atomic(path_join(st.out_dir, w.file_name), text);
     ShardDone d;
     d.shard_id = w.shard_id;

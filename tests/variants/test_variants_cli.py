@@ -26,6 +26,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "models"))
 import bendtest as bt  # noqa: E402
 from test_resnetlm_reference import ReferenceResNetLM, read_safetensors, tokenize  # noqa: E402
 import transformer_reference  # noqa: E402
+from causal_lm_reference import HyenaReference  # noqa: E402
 
 FASTA = os.path.join(bt.TEST_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 HEADER = ["chromosome", "start", "end", "ref", "alt", "label", "consequence", "note"]
@@ -270,6 +271,41 @@ class Variants(unittest.TestCase):
             self.assertLess(abs(float(compat["cosine"])), 1e-6, "vector 511 cannot see the alt base at 512")
             self.assertLess(abs(float(compat["l2"])), 1e-5)
             self.assertGreater(float(own["cosine"]), 1e-6)
+
+    def test_hyenadna_llr_is_the_next_base_log_likelihood_ratio(self):
+        cfg = dict(d_model=16, n_layer=2, d_inner=40, vocab_size=12, max_seq_len=1026, emb_dim=3, filter_order=8,
+                   num_inner_mlps=1, hyena_order=2, short_filter_order=3, activation_freq=10,
+                   pad_vocab_size_multiple=8, initializer_range=0.3)
+        config = os.path.join(self.work, "hyena.json")
+        with open(config, "w") as f:
+            json.dump(cfg, f)
+        ckpt = os.path.join(self.work, "hyena")
+        bt.bend(["model", "init", "--arch", "hyenadna", "--out", ckpt, "--config", config, "--seed", "3"])
+        rows = self.rows[:5]
+        out = os.path.join(self.work, "hyena_out")
+        bt.bend(self.args(out, "hyenadna", "--checkpoint", ckpt, "--score", "llr,cosine",
+                          bed=write_bed(os.path.join(self.work, "hyena.bed"), rows)), np_ranks=2)
+        table = read_table(os.path.join(out, "scores.tsv"))
+        weights = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+        model = HyenaReference(cfg, weights, "hyena.backbone.")
+        head = torch.from_numpy(weights["hyena.backbone.embeddings.word_embeddings.weight"])
+        ids = {"A": 7, "C": 8, "G": 9, "T": 10, "N": 11}  # HyenaDNA's character vocabulary
+        for row, got in zip(rows, table):
+            ref, alt = bend_window(row, left=512, right=0)
+            self.assertEqual(alt[-1], row[4])
+            with torch.no_grad():
+                h_ref = model.forward([[0] + [ids[c] for c in ref] + [1]])[0]  # [CLS] bases [SEP]
+                h_alt = model.forward([[0] + [ids[c] for c in alt] + [1]])[0]
+            logits = h_ref[512] @ head.T  # token 512 = base 511: the prediction of base 512
+            want_llr = float(logits[ids[row[4]]] - logits[ids[row[3]]])
+            self.assertAlmostEqual(float(got["llr"]), want_llr, delta=1e-4 + 1e-4 * abs(want_llr))
+            want_cos = distance.cosine(h_alt[513].double().numpy(), h_ref[513].double().numpy())  # base 512
+            self.assertAlmostEqual(float(got["cosine"]), want_cos, delta=1e-5 + 1e-3 * want_cos)
+        self.assertGreater(max(abs(float(t["llr"])) for t in table), 1e-3)
+        r = bt.bend(self.args(os.path.join(self.work, "llr_bad"), "resnetlm", "--checkpoint", self.ckpt, "--score",
+                              "llr"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--score llr: needs a causal model", r.stderr)
 
     def test_rerun_resumes_and_other_parameters_are_refused(self):
         out = os.path.join(self.work, "resume")

@@ -27,13 +27,16 @@ struct VariantGeometry {
 // BEND's index 254). Throws bend::Error for context_bp < 1.
 VariantGeometry variant_geometry(bool causal, bool bend_compat, int64_t context_bp);
 
-// The distances between ref and alt vectors `bend variants --score` accepts.
-enum class VariantScore { kCosine, kL2 };
+// The scores `bend variants --score` accepts: distances between the ref and alt vectors, and
+// the log-likelihood ratio log P(alt) - log P(ref) of a causal LM's next-base prediction at the
+// variant (the logits row of the variant's position in the ref window: it has read the left
+// context only), = logit(alt) - logit(ref).
+enum class VariantScore { kCosine, kL2, kLlr };
 
-// Parses "cosine,l2" (comma-separated, no repeats; names as variant_score_name gives them).
+// Parses "cosine,l2,llr" (comma-separated, no repeats; names as variant_score_name gives them).
 // Throws bend::Error naming the bad entry and the known names.
 std::vector<VariantScore> parse_variant_scores(const std::string& list);
-// "cosine" or "l2": the output column of that score.
+// "cosine", "l2" or "llr": the output column of that score.
 const char* variant_score_name(VariantScore s);
 
 // scipy.spatial.distance.cosine(a, b) in double precision: 1 - a.b / sqrt(|a|^2 |b|^2),
@@ -41,7 +44,7 @@ const char* variant_score_name(VariantScore s);
 double cosine_distance(const float* a, const float* b, int64_t dim);
 // Euclidean distance |a - b| in double precision.
 double l2_distance(const float* a, const float* b, int64_t dim);
-// One score of two vectors of `dim` floats.
+// One distance (cosine or l2) of two vectors of `dim` floats.
 double variant_score(VariantScore s, const float* ref, const float* alt, int64_t dim);
 
 // A score as the output table writes it: "%.10g", "nan" for NaN. The same bytes on every rank.

@@ -36,9 +36,15 @@ WorkRow variant_work_row(int64_t row, const std::string& fasta_chrom, const std:
 // A shard's scores file: one line per row, "row\tscore1\tscore2...\n" (row = the 0-based data
 // row of the variant file, scores as format_score writes them), in shard order.
 // Runs until `source` has no more work; throws bend::Error naming the shard and variant on any
-// failure (finished shard files stay valid).
-void run_variant_worker(const VariantWorkerSettings& settings, Embedder& embedder, ShardSource& source,
-                        RankCounters& counters);
+// failure (finished shard files stay valid). `hidden` (hidden states) computes cosine / l2,
+// `lm` (the same weights with output "logits", a causal model) llr; either may be null when no
+// score needs it.
+void run_variant_worker(const VariantWorkerSettings& settings, Embedder* hidden, Embedder* lm,
+                        ShardSource& source, RankCounters& counters);
+
+// The token id a model gives the single base `base` (its one id, or in a packed ChunkedTokens
+// vector the id with a non-zero repeat count). Throws bend::Error when there is none.
+int32_t base_token_id(const Embedder& model, char base);
 
 // Cuts pairs with token counts `n_tokens` (max of ref and alt, in shard order) into batches of
 // consecutive pairs: a batch grows while 2 x (pairs) x (longest) stays within `batch_nt`; a
