@@ -1,9 +1,11 @@
 """`bend variants` killed with SIGKILL mid-run (mpirun -np 2) leaves no table that looks complete,
 and the same command then finishes with exactly the bytes of an uninterrupted run, redoing only the
-shards the journal does not hold."""
+shards the journal does not hold; SIGUSR1 stops it cleanly (exit 75, manifest "stopped") and a
+rerun completes with the same bytes."""
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -57,6 +59,30 @@ class VariantsResume(unittest.TestCase):
         names = sorted(n for n in os.listdir(ref) if n != "manifest.json")
         self.assertEqual(sorted(n for n in os.listdir(out) if n != "manifest.json"), names)
         for name in names:
+            self.assertEqual(bt.read_bytes(os.path.join(ref, name)), bt.read_bytes(os.path.join(out, name)), name)
+
+    def test_sigusr1_stops_with_75_and_the_rerun_completes_identically(self):
+        ref = os.path.join(self.work, "ref1")
+        bt.bend(self.args(ref))
+        out = os.path.join(self.work, "stopped")
+        log = open(os.path.join(self.work, "stop.log"), "w")
+        self.addCleanup(log.close)
+        env = dict(os.environ)
+        proc = subprocess.Popen([bt.BEND] + self.args(out), stdout=log, stderr=subprocess.STDOUT, env=env)
+        journal = os.path.join(out, "manifest.journal")
+        t0 = time.time()
+        while not (os.path.exists(journal) and bt.read_text(journal).count("\n") >= 2):
+            self.assertIsNone(proc.poll(), "run ended before it could be stopped")
+            self.assertLess(time.time() - t0, 300, "no progress")
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGUSR1)  # `bend` exec'd `bend-torch`: the same process
+        self.assertEqual(proc.wait(timeout=300), 75, bt.read_text(os.path.join(self.work, "stop.log")))
+        with open(os.path.join(out, "manifest.json")) as f:
+            self.assertEqual(json.load(f)["status"], "stopped")
+        self.assertFalse(os.path.exists(os.path.join(out, "scores.tsv")))
+        self.assertIn("run the same command again to resume", bt.read_text(os.path.join(self.work, "stop.log")))
+        bt.bend(self.args(out))
+        for name in ("scores.tsv", "auroc.csv"):
             self.assertEqual(bt.read_bytes(os.path.join(ref, name)), bt.read_bytes(os.path.join(out, name)), name)
 
 
