@@ -244,6 +244,16 @@ class Variants(unittest.TestCase):
                 self.assertIn("bad%d.bed:5: %s" % (i, msg), r.stderr)
                 self.assertEqual(r.stderr.count("bend: error"), 1, r.stderr)
 
+    def test_an_embed_output_directory_is_not_taken_over(self):
+        out = os.path.join(self.work, "embed_dir")
+        os.makedirs(out)
+        with open(os.path.join(out, "manifest.json"), "w") as f:
+            json.dump({"format": "bend-embed-manifest", "params": {}}, f)
+        r = bt.bend(self.args(out, "onehot"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("not a bend variants manifest", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "scores.tsv")))
+
     def test_variants_near_a_contig_end_are_listed_and_na(self):
         rows = [["chr2", "100", "101", "N", "A", "1", "x", "y"]] + self.rows[:3]
         bed = write_bed(os.path.join(self.work, "edge.bed"), rows)
