@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "bend/core/error.hpp"
 
@@ -76,23 +77,34 @@ double auroc(const std::vector<double>& score, const std::vector<uint8_t>& label
 }
 
 AurocRow auroc_with_ci(const std::vector<double>& score, const std::vector<uint8_t>& label, int64_t n_boot,
-                       uint64_t seed) {
+                       uint64_t seed, int n_threads) {
   BEND_ASSERT(score.size() == label.size());
   AurocRow r;
   for (uint8_t l : label) (l ? r.n_pos : r.n_neg) += 1;
   std::vector<uint32_t> order = score_order(score);
   r.auroc = auroc_sorted(score, label, nullptr, order);
-  std::vector<double> boot;
-  std::vector<uint32_t> counts(score.size());
+  // Resample b depends on (seed, b) only, so threads split the resamples without changing them.
   const uint64_t n = score.size();
-  for (int64_t b = 0; b < n_boot && n > 0; ++b) {
-    std::fill(counts.begin(), counts.end(), 0u);
-    uint64_t stream = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(b)));
-    for (uint64_t k = 0; k < n; ++k) {
-      uint64_t x = splitmix64(stream + k);
-      ++counts[static_cast<size_t>((static_cast<unsigned __int128>(x) * n) >> 64)];
+  std::vector<double> all(static_cast<size_t>(n > 0 ? std::max<int64_t>(n_boot, 0) : 0));
+  auto run = [&](size_t b0, size_t b1) {
+    std::vector<uint32_t> counts(n);
+    for (size_t b = b0; b < b1; ++b) {
+      std::fill(counts.begin(), counts.end(), 0u);
+      uint64_t stream = splitmix64(seed ^ splitmix64(static_cast<uint64_t>(b)));
+      for (uint64_t k = 0; k < n; ++k) {
+        uint64_t x = splitmix64(stream + k);
+        ++counts[static_cast<size_t>((static_cast<unsigned __int128>(x) * n) >> 64)];
+      }
+      all[b] = auroc_sorted(score, label, counts.data(), order);
     }
-    double a = auroc_sorted(score, label, counts.data(), order);
+  };
+  const size_t n_t = static_cast<size_t>(std::max(1, std::min<int>(n_threads, static_cast<int>(all.size()))));
+  std::vector<std::thread> pool;
+  for (size_t t = 1; t < n_t; ++t) pool.emplace_back(run, all.size() * t / n_t, all.size() * (t + 1) / n_t);
+  run(0, all.size() / n_t);
+  for (std::thread& th : pool) th.join();
+  std::vector<double> boot;
+  for (double a : all) {
     if (!std::isnan(a)) boot.push_back(a);
   }
   std::sort(boot.begin(), boot.end());

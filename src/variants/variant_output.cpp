@@ -175,7 +175,7 @@ void evaluate(const std::vector<std::string>& score_names, const std::vector<Eva
   for (size_t c = 0; c < categories.size(); ++c) by_name[categories[c]] = static_cast<int32_t>(c);
   uint64_t seed = ev.seed;
   for (size_t s = 0; s < cols.size(); ++s) {
-    AurocRow all = auroc_with_ci(cols[s].score, cols[s].label, ev.bootstrap, seed++);
+    AurocRow all = auroc_with_ci(cols[s].score, cols[s].label, ev.bootstrap, seed++, ev.n_threads);
     all.score = score_names[s];
     all.category = "all";
     res.auroc.push_back(all);
@@ -186,7 +186,7 @@ void evaluate(const std::vector<std::string>& score_names, const std::vector<Eva
         sub.score.push_back(cols[s].score[i]);
         sub.label.push_back(cols[s].label[i]);
       }
-      AurocRow r = auroc_with_ci(sub.score, sub.label, ev.bootstrap, seed++);
+      AurocRow r = auroc_with_ci(sub.score, sub.label, ev.bootstrap, seed++, ev.n_threads);
       r.score = score_names[s];
       r.category = kv.first;
       res.auroc.push_back(r);

@@ -247,6 +247,7 @@ void finish_table(const VariantParams& p, const Rank0State& s) {
   ev.category_column = s.category_column;
   ev.bootstrap = p.bootstrap;
   ev.seed = p.seed;
+  ev.n_threads = p.model.n_threads;
   std::string out = path_join(p.out_dir, p.gzip ? "scores.tsv.gz" : "scores.tsv");
   remove_if_exists(path_join(p.out_dir, p.gzip ? "scores.tsv" : "scores.tsv.gz"));  // one table only
   VariantTableResult r = write_variant_scores(s.table, files, names, ev, out);

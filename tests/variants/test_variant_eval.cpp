@@ -56,6 +56,10 @@ TEST_CASE("the bootstrap interval depends on the seed only, and brackets the est
   CHECK(a.ci_low < a.auroc);
   CHECK(a.auroc < a.ci_high);
   CHECK(a.n_boot == 300);
+  bend::AurocRow t = bend::auroc_with_ci(s, l, 300, 11, 3);  // threads split the resamples only
+  CHECK(t.ci_low == a.ci_low);
+  CHECK(t.ci_high == a.ci_high);
+  CHECK(t.n_boot == a.n_boot);
 }
 
 TEST_CASE("auroc_csv quotes categories with commas", "[variants]") {

@@ -28,8 +28,9 @@ struct AurocRow {
 // AUROC with a bootstrap interval: `n_boot` resamples of the rows with replacement drawn by a
 // counter-based generator from `seed` (the same numbers on every machine), percentiles
 // interpolated linearly as numpy.percentile does. Rows with a NaN score must be removed first.
+// `n_threads` threads share the resamples; the result does not depend on their number.
 AurocRow auroc_with_ci(const std::vector<double>& score, const std::vector<uint8_t>& label,
-                       int64_t n_boot, uint64_t seed);
+                       int64_t n_boot, uint64_t seed, int n_threads = 1);
 
 // The evaluation table as CSV: header "score,category,n_pos,n_neg,auroc,ci_low,ci_high,n_boot",
 // values "%.10f" (category quoted when it holds a comma or quote).

@@ -19,6 +19,7 @@ struct VariantEvalSettings {
   std::string category_column;         // "" = overall only
   int64_t bootstrap = 1000;
   uint64_t seed = 0;
+  int n_threads = 1;  // bootstrap threads (the result does not depend on them)
 };
 
 // The written table and its evaluation.
