@@ -15,5 +15,6 @@ void add_train_command(CLI::App& app);    // cmd_train.cpp: data-parallel head t
 void add_extract_command(CLI::App& app);  // cmd_extract.cpp: BED regions -> FASTA (bend's extraction)
 void add_bench_command(CLI::App& app);    // cmd_bench.cpp: `bend bench forward` (pure model forward)
 void add_genome_command(CLI::App& app);   // cmd_genome.cpp: whole-genome windows (bend genome)
+void add_variants_command(CLI::App& app); // cmd_variants.cpp: zero-shot variant effects (bend variants)
 
 }  // namespace bend

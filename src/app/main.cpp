@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   bend::add_extract_command(app);
   bend::add_bench_command(app);
   bend::add_genome_command(app);
+  bend::add_variants_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -35,10 +35,11 @@ ShardEntry shard_entry_from_json(const nlohmann::json& j) {
   return e;
 }
 
-RunManifest::RunManifest(std::string out_dir)
+RunManifest::RunManifest(std::string out_dir, std::string format)
     : out_dir_(std::move(out_dir)),
       manifest_path_(path_join(out_dir_, "manifest.json")),
-      journal_path_(path_join(out_dir_, "manifest.journal")) {}
+      journal_path_(path_join(out_dir_, "manifest.journal")),
+      format_(std::move(format)) {}
 
 RunManifest::~RunManifest() {
   if (journal_fd_ >= 0) close(journal_fd_);
@@ -52,8 +53,9 @@ bool RunManifest::load(nlohmann::json& doc) const {
     fail("%s: not a valid manifest (%s); remove the output directory or use --overwrite",
          manifest_path_.c_str(), e.what());
   }
-  if (doc.value("format", "") != "bend-embed-manifest") {
-    fail("%s: not a bend embed manifest", manifest_path_.c_str());
+  if (doc.value("format", "") != format_) {
+    fail("%s: not a %s (\"format\" is not \"%s\")", manifest_path_.c_str(),
+         format_ == "bend-embed-manifest" ? "bend embed manifest" : "bend variants manifest", format_.c_str());
   }
   return true;
 }

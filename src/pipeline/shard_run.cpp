@@ -15,7 +15,7 @@ namespace {
 
 // Step 1 on rank 0: serve the queue on a thread while this rank's own pipeline runs.
 // Returns the signal that stopped the run, or 0.
-int serve_and_work(Comm& comm, const WorkerSettings& ws, Embedder& embedder, ShardQueuePlan& plan,
+int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
                    double progress_interval_s, RankCounters& counters, int64_t& n_done_now) {
   ProgressMeter progress(comm.size(), plan.todo_rows, plan.todo_bp, progress_interval_s);
   auto on_done = [&](const ShardDone& d) {
@@ -25,7 +25,7 @@ int serve_and_work(Comm& comm, const WorkerSettings& ws, Embedder& embedder, Sha
   Dispatcher dispatcher(comm, std::move(plan.todo), plan.build, on_done, progress, counters);
   std::thread server([&] { dispatcher.serve(); });
   try {
-    run_embed_worker(ws, embedder, dispatcher, counters);
+    work(dispatcher, counters);
   } catch (...) {
     dispatcher.local_finished();
     if (comm.size() == 1) {
@@ -49,12 +49,14 @@ int serve_and_work(Comm& comm, const WorkerSettings& ws, Embedder& embedder, Sha
 void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, ShardQueuePlan& plan,
                      double progress_interval_s,
                      const std::function<void(const ShardQueueResult&)>& finish_rank0,
-                     const std::function<void()>& finish_all) {
+                     const std::function<void()>& finish_all, const ShardWorkerFn& worker) {
+  ShardWorkerFn work = worker;
+  if (!work) work = [&](ShardSource& src, RankCounters& c) { run_embed_worker(ws, embedder, src, c); };
   RankCounters counters;
   ShardQueueResult result;
   int64_t n_done_now = 0;
   if (comm.rank() == 0) {
-    int sig = serve_and_work(comm, ws, embedder, plan, progress_interval_s, counters, n_done_now);
+    int sig = serve_and_work(comm, work, plan, progress_interval_s, counters, n_done_now);
     BEND_ASSERT(sig != 0 || plan.n_done_before + n_done_now == plan.n_planned);  // else a rank failed
     if (sig != 0 && plan.n_done_before + n_done_now == plan.n_planned) {
       log_info("the stop request came when every shard was finishing: the run is complete");
@@ -63,7 +65,7 @@ void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, S
     result.stop_signal = sig;
   } else {
     RemoteSource source(comm, counters);
-    run_embed_worker(ws, embedder, source, counters);
+    work(source, counters);
     source.finish();
   }
 

@@ -39,7 +39,8 @@ ShardEntry shard_entry_from_json(const nlohmann::json& j);
 // append_journal() is thread-safe.
 class RunManifest {
  public:
-  explicit RunManifest(std::string out_dir);
+  // `format`: the "format" value load() requires (bend variants: "bend-variants-manifest").
+  explicit RunManifest(std::string out_dir, std::string format = "bend-embed-manifest");
   ~RunManifest();
   RunManifest(const RunManifest&) = delete;
   RunManifest& operator=(const RunManifest&) = delete;
@@ -62,6 +63,7 @@ class RunManifest {
   std::string out_dir_;
   std::string manifest_path_;
   std::string journal_path_;
+  std::string format_;
   int journal_fd_ = -1;
 };
 

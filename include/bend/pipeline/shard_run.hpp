@@ -49,13 +49,19 @@ struct ShardQueueResult {
   std::vector<RankStats> ranks;     // every rank's counters, rank order; rank 0 only
 };
 
+// A rank's pipeline: takes shards from the source until it has none (default: run_embed_worker).
+using ShardWorkerFn = std::function<void(ShardSource& source, RankCounters& counters)>;
+
 // Runs steps 1-5 on every rank of `comm` (collective). A failure in a pipeline throws
 // bend::Error on the rank that hit it (the caller aborts the job); rank 0's finish_rank0 may
 // throw the same way. After a stop, throws RunStopped on every rank once finish_rank0 is done.
+// `worker` replaces run_embed_worker(settings, embedder, ...) as each rank's pipeline (bend
+// variants).
 void run_shard_queue(Comm& comm, const WorkerSettings& settings, Embedder& embedder, ShardQueuePlan& plan,
                      double progress_interval_s,
                      const std::function<void(const ShardQueueResult&)>& finish_rank0,
-                     const std::function<void()>& finish_all = nullptr);
+                     const std::function<void()>& finish_all = nullptr,
+                     const ShardWorkerFn& worker = nullptr);
 
 // Rank 0's last line: rows, nucleotides, wall and CPU time, nt/s, bytes; then rows and peak
 // RSS per rank. `verb` is "done" or "stopped".
