@@ -14,6 +14,7 @@ import csv
 import json
 import os
 import re
+import random
 import shutil
 import subprocess
 import sys
@@ -58,6 +59,15 @@ def ensure_slurm():
                              "stop it or use tools/slurm/local_slurm.sh")
     return m_loc.group(1)
 
+
+
+def assert_every_task_exited(test, log_text, status):
+    """srun reported that both tasks of a 2-task step exited with `status`: as one line
+    ("tasks 0-1: Exited with exit code N") or, when they end apart, one line per task."""
+    done = set()
+    for m in re.finditer(r"tasks? (\d+)(?:-(\d+))?: Exited with exit code %d\b" % status, log_text):
+        done.update(range(int(m.group(1)), int(m.group(2) or m.group(1)) + 1))
+    test.assertEqual(done, {0, 1}, log_text)
 
 class Jobs:
     """Submits jobs and reads their fate from the job-completion log (lines after `start`)."""
@@ -343,7 +353,7 @@ class SlurmScripts(unittest.TestCase):
         self.assertIn("warning signal (USR1)", text)
         m = re.search(r"stopped by SIGUSR1 after (\d+) of (\d+) shards", text)
         self.assertTrue(m, text)
-        self.assertRegex(text, r"tasks 0-1: Exited with exit code 75")
+        assert_every_task_exited(self, text, 75)
         self.assertIn("(restart 1)", text)
         m2 = re.search(r"resuming: (\d+) of (\d+) shards", text)
         self.assertTrue(m2, text)
@@ -395,7 +405,7 @@ class SlurmScripts(unittest.TestCase):
         self.assertEqual([r["JobState"] for r in self.jobs.records(job_id)], ["PENDING", "COMPLETED"], text)
         self.assertIn("warning signal (USR1)", text)
         self.assertRegex(text, r"bend: stopped by SIGUSR1 in epoch [3-6]")
-        self.assertRegex(text, r"tasks 0-1: Exited with exit code 75")
+        assert_every_task_exited(self, text, 75)
         self.assertIn("requeueing job", text)
         self.assertRegex(text, r"resuming (after|in) epoch [2-6] of 6")
         self.assertEqual(sorted(tree_bytes(out)), sorted(tree_bytes(ref)), "other files than mpirun's")
@@ -435,6 +445,37 @@ class SlurmScripts(unittest.TestCase):
         self.assertRegex(text, r"plan: %d windows of 2000 bp \(stride 1000\)" % len(windows))
         self.assertGreater(len([n for n in os.listdir(out) if n.endswith(".tfrecord")]), 1)
         self.assert_same_dir(out, ref)
+
+    def test_variant_effect_job_file_runs_bend_variants(self):
+        """A job file with a [variants] section and no [embed] one (jobs/variant_effects.toml's
+        layout): embed.sbatch runs `bend variants`, and its scores.tsv, auroc.csv and manifest are
+        byte-identical to `mpirun -np 2 bend variants` with the same options."""
+        fasta = os.path.join(bt.TEST_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
+        rng = random.Random(5)
+        pos = sorted(rng.sample(range(20000, 2300000), 40))
+        seq = sh(["samtools", "faidx", fasta] + ["chr2:%d-%d" % (p + 1, p + 1) for p in pos]).stdout
+        refs = [l.strip().upper() for l in seq.splitlines() if l and not l.startswith(">")]
+        bed = os.path.join(self.work, "variants.bed")
+        with open(bed, "w") as f:
+            f.write("chromosome\tstart\tend\tref\talt\tlabel\n")
+            for i, (p, ref) in enumerate(zip(pos, refs)):
+                if ref in "ACGT":
+                    alt = rng.choice([b for b in "ACGT" if b != ref])
+                    f.write("chr2\t%d\t%d\t%s\t%s\t%d\n" % (p, p + 1, ref, alt, i % 2))
+        job = os.path.join(self.work, "jobs", "variant_effects.toml")
+        with open(job, "w") as f:
+            f.write('[variants]\nbed = "%s"\ngenome = "%s"\nmodel = "onehot"\nscore = "cosine,l2"\n'
+                    'shard-rows = 8\nbootstrap = 50\n' % (bed, fasta))
+        ref = os.path.join(self.work, "ref-variants")
+        self.mpirun(["variants", "--config", job, "--out", ref])
+        out = os.path.join(self.work, "slurm-variants")
+        job_id, log = self.jobs.sbatch("embed.sbatch", "bendtest-variants", env={"CONFIG": job, "OUT": out})
+        rec = self.jobs.wait(job_id, log)
+        text = read_log(log)
+        self.assertEqual(rec["JobState"], "COMPLETED", text)
+        self.assertIn("variants --config", text.replace("'", ""))
+        for name in ("scores.tsv", "auroc.csv"):
+            self.assertEqual(bt.read_text(os.path.join(out, name)), bt.read_text(os.path.join(ref, name)), name)
 
     def test_bad_input_fails_the_job_with_the_error_in_its_log(self):
         """A BED row past the chromosome end: the job FAILS (not requeued), its log names
