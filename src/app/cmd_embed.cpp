@@ -30,18 +30,20 @@ static void run_embed_command(const EmbedParams& p) {
 
 void add_embed_command(CLI::App& app) {
   auto p = std::make_shared<EmbedParams>();
-  CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards");
+  CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards or HDF5 files (--format)");
   c->add_option("--bed", p->bed_path, "Task BED file (BEND layout with header and split column, or BED3/BED6)")
       ->required()->check(CLI::ExistingFile);
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
-      ->required();
-  c->add_option("--labels", p->labels_path, "HDF5 labels file (default: the label column, or <bed stem>.hdf5)");
+      ->required()->check(CLI::ExistingFile);
+  c->add_option("--labels", p->labels_path, "HDF5 labels file (default: the label column, or <bed stem>.hdf5)")
+      ->check(CLI::ExistingFile);
   c->add_option("--labels-dataset", p->labels_dataset, "Dataset name in the HDF5 labels file")->capture_default_str();
   c->add_option("--label-depth", p->label_depth, "Number of classes of the label column (multi-hot width)");
   c->add_flag("--read-strand", p->read_strand, "Reverse-complement rows on the '-' strand");
   c->add_option("--flank", p->flank_bp, "Extend every region by this many bp on both sides")->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
-  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
+  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)")
+      ->check(CLI::ExistingDirectory);
   c->add_option("--output", p->model.output,
                 "hidden (last hidden state) | logits (LM head, dim = vocabulary) | loss (per-token "
                 "cross-entropy of the input, dim 1)")
@@ -63,7 +65,12 @@ void add_embed_command(CLI::App& app) {
               "per-nucleotide copies; bend train upsamples on the fly");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
+  c->add_option("--progress", p->progress,
+                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
+                "lines | none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)

@@ -151,7 +151,7 @@ void add_extract_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   c->add_option("--genome", a->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
-      ->required();
+      ->required()->check(CLI::ExistingFile);
   c->add_option("--out", a->out_path, "Output FASTA: >chrom:start-end(strand), one line per sequence")
       ->required();
   c->add_flag("--read-strand", a->read_strand, "Reverse-complement rows on the '-' strand");

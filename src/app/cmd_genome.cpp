@@ -30,9 +30,9 @@ static void run_genome_command(const GenomeParams& p) {
 
 void add_genome_command(CLI::App& app) {
   auto p = std::make_shared<GenomeParams>();
-  CLI::App* c = app.add_subcommand("genome", "Embed a whole genome, chosen sequences or BED regions in windows");
+  CLI::App* c = app.add_subcommand("genome", "Embed a whole genome, chosen sequences or BED regions in windows (TFRecord shards or genome.h5)");
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
-      ->required();
+      ->required()->check(CLI::ExistingFile);
   c->add_option("--chroms", p->chroms, "Only these sequences (default: all)")->delimiter(',');
   c->add_option("--regions", p->regions_path, "BED3+ of regions to tile instead of whole sequences")
       ->check(CLI::ExistingFile);
@@ -42,7 +42,8 @@ void add_genome_command(CLI::App& app) {
   c->add_option("--reduce", p->reduce, "none | mean (one vector per window) | bin:N (mean per N bp)")
       ->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
-  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
+  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)")
+      ->check(CLI::ExistingDirectory);
   c->add_option("--output", p->model.output, "hidden | logits | loss (as bend embed --output)")
       ->capture_default_str();
   c->add_option("--tokenizer", p->model.tokenizer, "Tokenizer kind for --model torchscript (overrides torchscript.json)");
@@ -60,7 +61,12 @@ void add_genome_command(CLI::App& app) {
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--force", p->force, "Start even when the output file system lacks the planned space");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
+  c->add_option("--progress", p->progress,
+                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
+                "lines | none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)

@@ -33,7 +33,8 @@ static void run_train_command(const TrainConfig& c) {
 void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainConfig>();
   CLI::App* t = app.add_subcommand("train", "Train BEND's supervised head on stored embeddings (data parallel)");
-  t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards)")->required();
+  t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards or HDF5 files)")
+      ->required()->check(CLI::ExistingDirectory);
   t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv)")
       ->required();
   t->add_option("--train-splits", c->train_splits, "Training splits")->delimiter(',')->capture_default_str();

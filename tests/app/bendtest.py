@@ -48,6 +48,12 @@ def read_text(path):
         return f.read()
 
 
+def project_version():
+    """bend's version as CMakeLists.txt's project() states it (the one source of truth)."""
+    import re
+    return re.search(r"project\(bend VERSION ([0-9.]+)", read_text(os.path.join(SOURCE_DIR, "CMakeLists.txt"))).group(1)
+
+
 def run(args, check=True, env=None, timeout=600, **kw):
     e = dict(os.environ)
     e.update(MPI_ENV)

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bend/pipeline/embed_worker.hpp"
+#include "bend/pipeline/progress.hpp"
 #include "bend/pipeline/scheduler.hpp"
 
 namespace bend {
@@ -53,7 +54,7 @@ struct ShardQueueResult {
 // bend::Error on the rank that hit it (the caller aborts the job); rank 0's finish_rank0 may
 // throw the same way. After a stop, throws RunStopped on every rank once finish_rank0 is done.
 void run_shard_queue(Comm& comm, const WorkerSettings& settings, Embedder& embedder, ShardQueuePlan& plan,
-                     double progress_interval_s,
+                     const ProgressSettings& progress,
                      const std::function<void(const ShardQueueResult&)>& finish_rank0,
                      const std::function<void()>& finish_all = nullptr);
 
