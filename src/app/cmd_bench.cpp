@@ -192,7 +192,9 @@ void add_bench_command(CLI::App& app) {
   tr->add_option("--output-window", t->head.output_window, "Average-pool window (0: per position)")
       ->capture_default_str();
   tr->add_option("--label-depth", t->head.n_out, "Outputs per position")->required();
-  tr->add_option("--criterion", *criterion, "bce | cross_entropy")->capture_default_str();
+  tr->add_option("--criterion", *criterion, "bce | cross_entropy")
+      ->check(CLI::IsMember({"bce", "cross_entropy"}))
+      ->capture_default_str();
   tr->add_option("--lr", t->lr, "AdamW learning rate")->capture_default_str();
   tr->add_option("--threads", t->threads, "Compute threads")->capture_default_str();
   tr->add_option("--seconds", t->min_seconds, "Minimum measured time after one warm-up step")

@@ -54,11 +54,15 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--shard-rows", p->shard_rows, "BED rows per shard file")->capture_default_str();
   c->add_option("--batch-nt", p->batch_nt, "Token budget per forward batch (rows x longest)")->capture_default_str();
   c->add_option("--threads", p->model.n_threads, "Compute threads per rank")->capture_default_str();
-  c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")->capture_default_str();
+  c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+      ->capture_default_str();
   c->add_option("--compression", p->compression, "Shard compression: none | zlib | gzip (TFRecordOptions)")
+      ->check(CLI::IsMember({"none", "zlib", "gzip"}))
       ->capture_default_str();
   c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
   c->add_option("--format", p->format, "Output: tfrecord (shard files) | hdf5 (one parallel HDF5 file per split)")
+      ->check(CLI::IsMember({"tfrecord", "hdf5"}))
       ->capture_default_str();
   c->add_flag("--token-level", p->token_level,
               "Store one vector per token plus its nucleotide span (token_spans) instead of BEND's "

@@ -179,7 +179,8 @@ def read_bed_rows(path):
 
 
 def dir_bytes(d):
-    """{name: bytes} of an output directory, the manifest's timestamp removed."""
+    """{name: bytes} of an output directory, without the manifest's timestamp, input paths and the
+    command line and working directory of the run that wrote it (docs/formats.md)."""
     out = {}
     for name in sorted(os.listdir(d)):
         data = read_bytes(os.path.join(d, name))
@@ -188,6 +189,8 @@ def dir_bytes(d):
             m = json.loads(data)
             m.pop("updated", None)
             m.pop("inputs", None)
+            m.pop("command_line", None)
+            m.pop("working_directory", None)
             data = json.dumps(m, sort_keys=True).encode()
         out[name] = data
     return out
