@@ -15,6 +15,7 @@
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/train/bench_train.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "torch_exec.hpp"
 
@@ -159,8 +160,7 @@ void add_bench_command(CLI::App& app) {
   CLI::App* c = bench->add_subcommand(
       "forward", "Time the batched forward of a model on random ACGT tokens, no I/O; prints nt/s");
   c->add_option("--model", a->model.model, "Model name (see `bend models`)")->required();
-  c->add_option("--checkpoint", a->model.checkpoint_dir, "Model directory (config.json, model.safetensors)")
-      ->check(CLI::ExistingDirectory);
+  c->add_option("--checkpoint", a->model.checkpoint_dir, "Model directory (config.json, model.safetensors)");
   c->add_option("--len", a->len_bp, "Sequence length in bp")->capture_default_str();
   c->add_option("--batch", a->batch_rows, "Sequences per forward batch")->capture_default_str();
   c->add_option("--threads", a->model.n_threads, "Compute (intra-op) threads")->capture_default_str();
@@ -168,14 +168,15 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed of the random sequences")->capture_default_str();
   c->add_option("--seqs", a->seqs_path,
-                "Text file, one sequence per line: the batch (replaces --len, --batch)")
-      ->check(CLI::ExistingFile);
+                "Text file, one sequence per line: the batch (replaces --len, --batch)");
   c->add_option("--dump-tokens", a->dump_tokens_path,
                 "Write each row's token ids (one line per row)");
   c->add_option("--dump-output", a->dump_output_path,
                 "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0 (builds with CUDA only)");
   c->callback([a] {
+    require_path("--checkpoint", a->model.checkpoint_dir, PathKind::kDirectory);
+    require_path("--seqs", a->seqs_path, PathKind::kFile);
     if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");
     run_bench_forward(*a);
   });
@@ -205,7 +206,7 @@ void add_bench_command(CLI::App& app) {
   auto l = std::make_shared<LoadBenchSettings>();
   CLI::App* ld = bench->add_subcommand(
       "load", "Time bend train's data loading alone (read, check, decode, collate) over one split");
-  ld->add_option("--data", l->data_dir, "A `bend embed` output directory")->required()->check(CLI::ExistingDirectory);
+  ld->add_option("--data", l->data_dir, "A `bend embed` output directory")->required();
   ld->add_option("--split", l->split, "Split to read")->capture_default_str();
   ld->add_option("--batch", l->batch_rows, "Rows per batch")->capture_default_str();
   ld->add_option("--shuffle-buffer", l->shuffle_buffer, "As bend train's")->capture_default_str();
@@ -213,7 +214,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   ld->add_option("--seed", l->seed, "Seed of the epoch orders")->capture_default_str();
-  ld->callback([l] { BEND_RUN_WITH_TORCH("bend bench load", run_bench_load(*l)); });
+  ld->callback([l] {
+    require_path("--data", l->data_dir, PathKind::kDirectory);
+    BEND_RUN_WITH_TORCH("bend bench load", run_bench_load(*l));
+  });
 }
 
 }  // namespace bend

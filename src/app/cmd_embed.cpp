@@ -6,6 +6,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/pipeline/embed_run.hpp"
 #include "bend/embed/embedder.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -32,18 +33,16 @@ void add_embed_command(CLI::App& app) {
   auto p = std::make_shared<EmbedParams>();
   CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards or HDF5 files (--format)");
   c->add_option("--bed", p->bed_path, "Task BED file (BEND layout with header and split column, or BED3/BED6)")
-      ->required()->check(CLI::ExistingFile);
+      ->required();
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
-      ->required()->check(CLI::ExistingFile);
-  c->add_option("--labels", p->labels_path, "HDF5 labels file (default: the label column, or <bed stem>.hdf5)")
-      ->check(CLI::ExistingFile);
+      ->required();
+  c->add_option("--labels", p->labels_path, "HDF5 labels file (default: the label column, or <bed stem>.hdf5)");
   c->add_option("--labels-dataset", p->labels_dataset, "Dataset name in the HDF5 labels file")->capture_default_str();
   c->add_option("--label-depth", p->label_depth, "Number of classes of the label column (multi-hot width)");
   c->add_flag("--read-strand", p->read_strand, "Reverse-complement rows on the '-' strand");
   c->add_option("--flank", p->flank_bp, "Extend every region by this many bp on both sides")->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
-  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)")
-      ->check(CLI::ExistingDirectory);
+  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
   c->add_option("--output", p->model.output,
                 "hidden (last hidden state) | logits (LM head, dim = vocabulary) | loss (per-token "
                 "cross-entropy of the input, dim 1)")
@@ -77,6 +76,10 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
+    require_path("--bed", p->bed_path, PathKind::kFile);
+    require_path("--genome", p->genome_path, PathKind::kFile);
+    require_path("--labels", p->labels_path, PathKind::kFile);
+    require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend embed --model");
     run_stoppable([&] { run_embed_command(*p); });

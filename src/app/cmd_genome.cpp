@@ -6,6 +6,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/pipeline/genome_run.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -32,18 +33,16 @@ void add_genome_command(CLI::App& app) {
   auto p = std::make_shared<GenomeParams>();
   CLI::App* c = app.add_subcommand("genome", "Embed a whole genome, chosen sequences or BED regions in windows (TFRecord shards or genome.h5)");
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
-      ->required()->check(CLI::ExistingFile);
+      ->required();
   c->add_option("--chroms", p->chroms, "Only these sequences (default: all)")->delimiter(',');
-  c->add_option("--regions", p->regions_path, "BED3+ of regions to tile instead of whole sequences")
-      ->check(CLI::ExistingFile);
+  c->add_option("--regions", p->regions_path, "BED3+ of regions to tile instead of whole sequences");
   c->add_option("--window", p->window_bp, "Window length in bp")->capture_default_str();
   c->add_option("--stride", p->stride_bp, "Distance between window starts in bp (default: --window)");
   c->add_option("--max-n", p->max_n, "Skip windows whose fraction of N is larger than this")->capture_default_str();
   c->add_option("--reduce", p->reduce, "none | mean (one vector per window) | bin:N (mean per N bp)")
       ->capture_default_str();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
-  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)")
-      ->check(CLI::ExistingDirectory);
+  c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
   c->add_option("--output", p->model.output, "hidden | logits | loss (as bend embed --output)")
       ->capture_default_str();
   c->add_option("--tokenizer", p->model.tokenizer, "Tokenizer kind for --model torchscript (overrides torchscript.json)");
@@ -74,6 +73,9 @@ void add_genome_command(CLI::App& app) {
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
+    require_path("--genome", p->genome_path, PathKind::kFile);
+    require_path("--regions", p->regions_path, PathKind::kFile);
+    require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend genome --model");
     run_stoppable([&] { run_genome_command(*p); });

@@ -6,6 +6,7 @@
 #include "bend/core/log.hpp"
 #include "bend/dist/comm.hpp"
 #include "bend/train/trainer.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -34,7 +35,7 @@ void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainConfig>();
   CLI::App* t = app.add_subcommand("train", "Train BEND's supervised head on stored embeddings (data parallel)");
   t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards or HDF5 files)")
-      ->required()->check(CLI::ExistingDirectory);
+      ->required();
   t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv)")
       ->required();
   t->add_option("--train-splits", c->train_splits, "Training splits")->delimiter(',')->capture_default_str();
@@ -67,7 +68,10 @@ void add_train_command(CLI::App& app) {
   t->add_flag("--cuda", c->use_cuda, "Refused for now: bend train runs on CPU ranks (docs/cli.md)");
   t->add_flag("--overwrite", c->overwrite, "Replace results trained with other settings");
   t->add_flag("--test-only", c->test_only, "Only evaluate the best saved epoch on the test split");
-  t->callback([c] { BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); })); });
+  t->callback([c] {
+    require_path("--data", c->data_dir, PathKind::kDirectory);
+    BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); }));
+  });
 }
 
 }  // namespace bend

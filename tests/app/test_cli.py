@@ -118,6 +118,18 @@ class Cli(unittest.TestCase):
                 self.assert_usage_error(bt.bend(args, check=False), name, help_of)
         self.assertFalse(os.path.exists(out), "a usage error started nothing")
 
+    def test_a_job_file_is_checked_only_for_the_command_that_runs(self):
+        """[train]'s data is what [embed] writes: `bend embed --config` must not ask for it."""
+        emb, job = os.path.join(self.work, "job_emb"), os.path.join(self.work, "job.toml")
+        with open(job, "w") as f:
+            f.write('[embed]\nbed = "%s"\ngenome = "%s"\nmodel = "onehot"\nout = "%s"\n\n'
+                    '[train]\ndata = "%s"\nout = "%s"\nlabel-depth = 2\n'
+                    % (self.bed, GENOME, emb, emb, os.path.join(self.work, "job_res")))
+        self.assert_usage_error(bt.bend(["train", "--config", job], check=False),
+                                "--data: Directory does not exist: " + emb, "bend train")
+        bt.bend(["embed", "--config", job], np_ranks=2)
+        self.assertTrue(os.path.exists(os.path.join(emb, "manifest.json")))
+
     def test_under_mpirun_a_usage_error_prints_once_and_every_rank_exits_2(self):
         p = bt.bend(self.embed_args(os.path.join(self.work, "never2"), ["--bogus"]), np_ranks=2, check=False)
         self.assertEqual(p.stderr.count("bend: error: "), 1, p.stderr)
