@@ -15,6 +15,7 @@
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/train/bench_train.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "torch_exec.hpp"
 
@@ -167,14 +168,15 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   c->add_option("--seed", a->seed, "Seed of the random sequences")->capture_default_str();
   c->add_option("--seqs", a->seqs_path,
-                "Text file, one sequence per line: the batch (replaces --len, --batch)")
-      ->check(CLI::ExistingFile);
+                "Text file, one sequence per line: the batch (replaces --len, --batch)");
   c->add_option("--dump-tokens", a->dump_tokens_path,
                 "Write each row's token ids (one line per row)");
   c->add_option("--dump-output", a->dump_output_path,
                 "Write the outputs of one batch (float32, rows in order)");
-  c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0");
+  c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0 (builds with CUDA only)");
   c->callback([a] {
+    require_path("--checkpoint", a->model.checkpoint_dir, PathKind::kDirectory);
+    require_path("--seqs", a->seqs_path, PathKind::kFile);
     if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");
     run_bench_forward(*a);
   });
@@ -191,7 +193,9 @@ void add_bench_command(CLI::App& app) {
   tr->add_option("--output-window", t->head.output_window, "Average-pool window (0: per position)")
       ->capture_default_str();
   tr->add_option("--label-depth", t->head.n_out, "Outputs per position")->required();
-  tr->add_option("--criterion", *criterion, "bce | cross_entropy")->capture_default_str();
+  tr->add_option("--criterion", *criterion, "bce | cross_entropy")
+      ->check(CLI::IsMember({"bce", "cross_entropy"}))
+      ->capture_default_str();
   tr->add_option("--lr", t->lr, "AdamW learning rate")->capture_default_str();
   tr->add_option("--threads", t->threads, "Compute threads")->capture_default_str();
   tr->add_option("--seconds", t->min_seconds, "Minimum measured time after one warm-up step")
@@ -210,7 +214,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::PositiveNumber);
   ld->add_option("--seed", l->seed, "Seed of the epoch orders")->capture_default_str();
-  ld->callback([l] { BEND_RUN_WITH_TORCH("bend bench load", run_bench_load(*l)); });
+  ld->callback([l] {
+    require_path("--data", l->data_dir, PathKind::kDirectory);
+    BEND_RUN_WITH_TORCH("bend bench load", run_bench_load(*l));
+  });
 }
 
 }  // namespace bend

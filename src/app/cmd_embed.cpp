@@ -6,6 +6,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/pipeline/embed_run.hpp"
 #include "bend/embed/embedder.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -30,9 +31,9 @@ static void run_embed_command(const EmbedParams& p) {
 
 void add_embed_command(CLI::App& app) {
   auto p = std::make_shared<EmbedParams>();
-  CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards");
+  CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards or HDF5 files (--format)");
   c->add_option("--bed", p->bed_path, "Task BED file (BEND layout with header and split column, or BED3/BED6)")
-      ->required()->check(CLI::ExistingFile);
+      ->required();
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
       ->required();
   c->add_option("--labels", p->labels_path, "HDF5 labels file (default: the label column, or <bed stem>.hdf5)");
@@ -52,20 +53,33 @@ void add_embed_command(CLI::App& app) {
   c->add_option("--shard-rows", p->shard_rows, "BED rows per shard file")->capture_default_str();
   c->add_option("--batch-nt", p->batch_nt, "Token budget per forward batch (rows x longest)")->capture_default_str();
   c->add_option("--threads", p->model.n_threads, "Compute threads per rank")->capture_default_str();
-  c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")->capture_default_str();
+  c->add_option("--dtype", p->dtype, "Stored dtype: float32 | float16 | bfloat16")
+      ->check(CLI::IsMember({"float32", "float16", "bfloat16"}))
+      ->capture_default_str();
   c->add_option("--compression", p->compression, "Shard compression: none | zlib | gzip (TFRecordOptions)")
+      ->check(CLI::IsMember({"none", "zlib", "gzip"}))
       ->capture_default_str();
   c->add_option("--compression-level", p->compression_level, "zlib level 1-9")->capture_default_str();
   c->add_option("--format", p->format, "Output: tfrecord (shard files) | hdf5 (one parallel HDF5 file per split)")
+      ->check(CLI::IsMember({"tfrecord", "hdf5"}))
       ->capture_default_str();
   c->add_flag("--token-level", p->token_level,
               "Store one vector per token plus its nucleotide span (token_spans) instead of BEND's "
               "per-nucleotide copies; bend train upsamples on the fly");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
+  c->add_option("--progress", p->progress,
+                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
+                "lines | none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
+    require_path("--bed", p->bed_path, PathKind::kFile);
+    require_path("--genome", p->genome_path, PathKind::kFile);
+    require_path("--labels", p->labels_path, PathKind::kFile);
+    require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend embed --model");
     run_stoppable([&] { run_embed_command(*p); });

@@ -16,6 +16,7 @@
 #include "bend/core/log.hpp"
 #include "bend/genome/fasta.hpp"
 #include "bend/task/bed.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 
 namespace bend {
@@ -148,8 +149,7 @@ void add_extract_command(CLI::App& app) {
   CLI::App* c = app.add_subcommand(
       "extract", "Write the sequences of a BED's regions as FASTA (bend's own extraction path)");
   c->add_option("--bed", a->bed_path, "BED file: BEND layout, or BED3/BED6 (split column optional)")
-      ->required()
-      ->check(CLI::ExistingFile);
+      ->required();
   c->add_option("--genome", a->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")
       ->required();
   c->add_option("--out", a->out_path, "Output FASTA: >chrom:start-end(strand), one line per sequence")
@@ -158,7 +158,11 @@ void add_extract_command(CLI::App& app) {
   c->add_option("--flank", a->flank_bp, "Extend every region by this many bp on both sides")
       ->capture_default_str();
   c->add_option("--splits", a->splits, "Only these splits (default: all rows)")->delimiter(',');
-  c->callback([a] { run_extract(*a); });
+  c->callback([a] {
+    require_path("--bed", a->bed_path, PathKind::kFile);
+    require_path("--genome", a->genome_path, PathKind::kFile);
+    run_extract(*a);
+  });
 }
 
 }  // namespace bend

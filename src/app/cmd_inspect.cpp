@@ -14,6 +14,7 @@
 #include "bend/pipeline/manifest.hpp"
 #include "bend/store/h5_embeddings.hpp"
 #include "bend/store/inspect.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 
 namespace bend {
@@ -114,12 +115,15 @@ void run_inspect(const InspectOptions& o) {
 void add_inspect_command(CLI::App& app) {
   auto opts = std::make_shared<InspectOptions>();
   CLI::App* cmd = app.add_subcommand(
-      "inspect", "Verify TFRecord shards (every CRC and Example) and summarise them");
+      "inspect", "Verify TFRecord shards (every CRC and Example), HDF5 output files or whole output directories, and summarise them");
   cmd->add_option("shards", opts->shards, "Shard files (.tfrecord, .tfrecord.zlib, .tfrecord.gz), HDF5 files (.h5) or output directories")
       ->required();
   cmd->add_flag("--records", opts->records, "Print one line per record instead of per shard");
   cmd->add_flag("--json", opts->json, "Print JSON, one object per line");
-  cmd->callback([opts]() { run_inspect(*opts); });
+  cmd->callback([opts]() {
+    require_paths("shards", opts->shards, PathKind::kAny);
+    run_inspect(*opts);
+  });
 }
 
 }  // namespace bend

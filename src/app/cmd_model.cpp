@@ -130,7 +130,10 @@ void add_model_command(CLI::App& app) {
       "init",
       "Write a checkpoint directory (config.json, tokenizer.json, model.safetensors) with "
       "seeded random weights, identical on every machine for the same seed");
-  init->add_option("--arch", args->arch, "Architecture")
+  init->add_option("--arch", args->arch,
+                   "resnetlm (BEND's ResNet LM: the flags below, or --config) | dnabert | nt | "
+                   "dnabert2 | gena-lm (transformers: --config with --set, --vocab-size, --hidden-size, "
+                   "--n-layers) | hyenadna (--config with --set) | awdlstm (--config optional, --set)")
       ->check(CLI::IsMember(
                  {"resnetlm", "dnabert", "nt", "dnabert2", "gena-lm", "hyenadna", "awdlstm"}))
       ->capture_default_str();
@@ -155,22 +158,25 @@ void add_model_command(CLI::App& app) {
     int64_t ResNetLMConfig::*field;
     const char* help;
   } int_flags[] = {
-      {"--vocab-size", &f.vocab_size, &ResNetLMConfig::vocab_size, "Vocabulary size"},
-      {"--hidden-size", &f.hidden_size, &ResNetLMConfig::hidden_size, "Channels (= embedding dim)"},
-      {"--n-layers", &f.n_layers, &ResNetLMConfig::n_layers, "Residual blocks"},
-      {"--kernel-size", &f.kernel_size, &ResNetLMConfig::kernel_size, "Convolution width"},
+      {"--vocab-size", &f.vocab_size, &ResNetLMConfig::vocab_size,
+       "Vocabulary size (resnetlm; transformers: vocab_size)"},
+      {"--hidden-size", &f.hidden_size, &ResNetLMConfig::hidden_size,
+       "Channels = embedding dim (resnetlm; transformers: hidden_size)"},
+      {"--n-layers", &f.n_layers, &ResNetLMConfig::n_layers,
+       "Residual blocks (resnetlm; transformers: num_hidden_layers)"},
+      {"--kernel-size", &f.kernel_size, &ResNetLMConfig::kernel_size, "Convolution width (resnetlm)"},
       {"--dilation-double-every", &f.dilation_double_every, &ResNetLMConfig::dilation_double_every,
-       "Layers per dilation doubling"},
-      {"--dilation-max", &f.dilation_max, &ResNetLMConfig::dilation_max, "Largest dilation"},
+       "Layers per dilation doubling (resnetlm)"},
+      {"--dilation-max", &f.dilation_max, &ResNetLMConfig::dilation_max, "Largest dilation (resnetlm)"},
       {"--dilation-cycle", &f.dilation_cycle, &ResNetLMConfig::dilation_cycle,
-       "Layers after which the dilation restarts at 1"},
+       "Layers after which the dilation restarts at 1 (resnetlm)"},
   };
   for (const auto& flag : int_flags) {
     CLI::Option* opt = init->add_option(flag.name, *flag.value, flag.help)->capture_default_str();
     args->int_flags.push_back({opt, flag.field});
   }
   args->init_range_flag =
-      init->add_option("--initializer-range", f.initializer_range, "Std of Linear/Conv weights")
+      init->add_option("--initializer-range", f.initializer_range, "Std of the weight matrices and embeddings (every arch)")
           ->capture_default_str();
   init->callback([args] { BEND_RUN_WITH_TORCH("bend model init", run_model_init(*args)); });
 

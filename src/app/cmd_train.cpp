@@ -6,6 +6,7 @@
 #include "bend/core/log.hpp"
 #include "bend/dist/comm.hpp"
 #include "bend/train/trainer.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -33,7 +34,8 @@ static void run_train_command(const TrainConfig& c) {
 void add_train_command(CLI::App& app) {
   auto c = std::make_shared<TrainConfig>();
   CLI::App* t = app.add_subcommand("train", "Train BEND's supervised head on stored embeddings (data parallel)");
-  t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards)")->required();
+  t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards or HDF5 files)")
+      ->required();
   t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv)")
       ->required();
   t->add_option("--train-splits", c->train_splits, "Training splits")->delimiter(',')->capture_default_str();
@@ -54,17 +56,24 @@ void add_train_command(CLI::App& app) {
   t->add_option("--epochs", c->epochs, "Epochs")->capture_default_str();
   t->add_option("--batch-size", c->batch_size, "Global batch size (split across ranks)")->capture_default_str();
   t->add_option("--gradient-accumulation", c->grad_accum, "Batches per optimizer step")->capture_default_str();
-  t->add_option("--criterion", c->criterion, "cross_entropy | bce | poisson | mse")->capture_default_str();
-  t->add_option("--metric", c->metric, "mcc | auroc | auprc | pearsonr")->capture_default_str();
+  t->add_option("--criterion", c->criterion, "cross_entropy | bce | poisson | mse")
+      ->check(CLI::IsMember({"cross_entropy", "bce", "poisson", "mse"}))
+      ->capture_default_str();
+  t->add_option("--metric", c->metric, "mcc | auroc | auprc | pearsonr")
+      ->check(CLI::IsMember({"mcc", "auroc", "auprc", "pearsonr"}))
+      ->capture_default_str();
   t->add_option("--class-weights", c->class_weights, "Cross-entropy class weights")->delimiter(',');
   t->add_option("--pos-weight", c->pos_weight, "BCE positive-class weight (0: none)")->capture_default_str();
   t->add_option("--seed", c->seed, "Seed of the head's weights and the data order")->capture_default_str();
   t->add_option("--shuffle-buffer", c->shuffle_buffer, "Records in the shuffle buffer")->capture_default_str();
   t->add_option("--threads", c->threads, "Compute threads per rank")->capture_default_str();
-  t->add_flag("--cuda", c->use_cuda, "Train on the CUDA device of this local rank (NCCL between ranks)");
+  t->add_flag("--cuda", c->use_cuda, "Refused for now: bend train runs on CPU ranks (docs/cli.md)");
   t->add_flag("--overwrite", c->overwrite, "Replace results trained with other settings");
   t->add_flag("--test-only", c->test_only, "Only evaluate the best saved epoch on the test split");
-  t->callback([c] { BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); })); });
+  t->callback([c] {
+    require_path("--data", c->data_dir, PathKind::kDirectory);
+    BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); }));
+  });
 }
 
 }  // namespace bend

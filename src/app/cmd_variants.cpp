@@ -6,6 +6,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/variants/variant_run.hpp"
+#include "cli_paths.hpp"
 #include "commands.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
@@ -32,13 +33,10 @@ void add_variants_command(CLI::App& app) {
   auto p = std::make_shared<VariantParams>();
   CLI::App* c = app.add_subcommand(
       "variants", "Zero-shot variant effects (BEND's 7th task): ref vs alt embedding distance per variant, and AUROC");
-  c->add_option("--bed", p->bed_path, "Variant BED: header, chromosome start end (1 bp), ref, alt, label, other columns")
-      ->check(CLI::ExistingFile);
-  c->add_option("--vcf", p->vcf_path, "Variants as VCF / VCF.gz / BCF instead of --bed (SNVs; one row per ALT)")
-      ->check(CLI::ExistingFile);
+  c->add_option("--bed", p->bed_path, "Variant BED: header, chromosome start end (1 bp), ref, alt, label, other columns");
+  c->add_option("--vcf", p->vcf_path, "Variants as VCF / VCF.gz / BCF instead of --bed (SNVs; one row per ALT)");
   c->add_option("--label-from", p->label_from, "--vcf: INFO key holding the label (e.g. CLNSIG)");
-  c->add_option("--label-map", p->label_map_path, "--vcf: TSV mapping INFO values to labels 0/1 (others: unlabelled)")
-      ->check(CLI::ExistingFile);
+  c->add_option("--label-map", p->label_map_path, "--vcf: TSV mapping INFO values to labels 0/1 (others: unlabelled)");
   c->add_option("--category-from", p->category_from, "--vcf: INFO key holding the category (e.g. MC)");
   c->add_option("--genome", p->genome_path, "Reference FASTA (plain or bgzip; .fai/.gzi built if missing)")->required();
   c->add_option("--model", p->model.model, "Model name (see `bend models`)")->required();
@@ -64,9 +62,19 @@ void add_variants_command(CLI::App& app) {
   c->add_flag("--gzip", p->gzip, "Write scores.tsv.gz (gzip) instead of scores.tsv");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
+  c->add_option("--progress", p->progress,
+                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
+                "lines | none")
+      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
+      ->capture_default_str();
+  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
       ->capture_default_str();
   c->callback([p] {
+    require_path("--bed", p->bed_path, PathKind::kFile);
+    require_path("--vcf", p->vcf_path, PathKind::kFile);
+    require_path("--label-map", p->label_map_path, PathKind::kFile);
+    require_path("--genome", p->genome_path, PathKind::kFile);
+    require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend variants --model");
     run_stoppable([&] { run_variants_command(*p); });
   });

@@ -39,8 +39,8 @@ void exec_torch_binary(const char* why) {
     fail("%s needs LibTorch, but bend-torch re-executed bend again (check the installation)", why);
   }
   std::string target = self_dir() + "/bend-torch";
+  // argv[0] stays as the user typed it: help texts and the recorded command line say `bend`
   std::vector<char*> args(g_argv, g_argv + g_argc);
-  args[0] = const_cast<char*>(target.c_str());
   args.push_back(nullptr);
   setenv("BEND_TORCH_EXEC", "1", 1);
   execv(target.c_str(), args.data());

@@ -16,7 +16,7 @@ inline constexpr bool kTorchBuild = false;
 // Remembers main()'s arguments for exec_torch_binary().
 void set_program_args(int argc, char** argv);
 
-// Replaces this process with bend-torch and the same arguments. Never returns; throws
+// Replaces this process with bend-torch and the same arguments (argv[0] included). Never returns; throws
 // bend::Error naming the missing binary when it cannot be run. `why` is logged at debug level.
 [[noreturn]] void exec_torch_binary(const char* why);
 

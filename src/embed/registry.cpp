@@ -3,6 +3,7 @@
 #include <mutex>
 
 #include "bend/core/error.hpp"
+#include "bend/core/files.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/embed/onehot.hpp"
 
@@ -56,6 +57,19 @@ static void check_model_options(const EmbedderInfo& info, const EmbedderOptions&
 
 void register_embedder(EmbedderInfo info) { registry()[info.name] = std::move(info); }
 
+// A Hugging Face download often holds only pytorch_model.bin (a pickle, which bend never reads):
+// say how to convert it before the model's loader reports a missing file.
+static void check_weights_format(const EmbedderInfo& info, const std::string& dir) {
+  if (dir.empty() || info.files.find("model.safetensors") == std::string::npos) return;
+  const std::string weights = path_join(dir, "model.safetensors");
+  const std::string pickle = path_join(dir, "pytorch_model.bin");
+  if (path_exists(weights) || !path_exists(pickle)) return;
+  fail("%s holds pytorch_model.bin but no model.safetensors: bend reads weights only as safetensors "
+       "(a pickle can run code). Convert it once with bend's converter (needs python3-torch):\n"
+       "  python3 tools/bin_to_safetensors.py %s %s",
+       dir.c_str(), pickle.c_str(), weights.c_str());
+}
+
 std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts) {
   register_builtins();
   auto it = registry().find(opts.model);
@@ -68,6 +82,7 @@ std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts) {
   if (it->second.needs_checkpoint && opts.checkpoint_dir.empty()) {
     fail("model '%s' needs --checkpoint DIR (config.json + model.safetensors)", opts.model.c_str());
   }
+  check_weights_format(it->second, opts.checkpoint_dir);
   try {
     return it->second.make(opts);
   } catch (const Error& e) {

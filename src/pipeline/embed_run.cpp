@@ -12,6 +12,7 @@
 #include "bend/core/bytes.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
+#include "bend/core/invocation.hpp"
 #include "bend/core/log.hpp"
 #include "bend/dist/collective.hpp"
 #include "bend/dist/comm.hpp"
@@ -169,6 +170,7 @@ json manifest_doc(const EmbedParams& p, const Rank0State& s, const Embedder& mod
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   doc["updated"] = ts;
   doc["params"] = s.params;
+  doc.update(invocation_json());  // bend_version, command_line, working_directory of this run
   doc["inputs"] = {{"bed", absolute_path(p.bed_path)},
                    {"genome", absolute_path(p.genome_path)},
                    {"labels", p.labels_path.empty() ? s.labels_kind : absolute_path(p.labels_path)},
@@ -181,6 +183,7 @@ json manifest_doc(const EmbedParams& p, const Rank0State& s, const Embedder& mod
 // Settings that would otherwise only fail in the middle of the run.
 void check_settings(const EmbedParams& p) {
   parse_dtype(p.dtype);
+  parse_progress_mode(p.progress);
   Compression c = parse_compression(p.compression);
   if (c != Compression::kNone && (p.compression_level < 1 || p.compression_level > 9)) {
     fail("--compression-level must be 1-9 (got %d)", p.compression_level);
@@ -310,7 +313,7 @@ void run_embed(const EmbedParams& p, Comm& comm) {
   }
   // Rank 0 writes the manifest ("complete", or "stopped" with the shards done so far) before
   // any rank may exit; after a stop every rank throws RunStopped (shard_run.hpp).
-  run_shard_queue(comm, ws, *model, plan, p.progress_interval_s, [&](const ShardQueueResult& r) {
+  run_shard_queue(comm, ws, *model, plan, {p.progress_interval_s, parse_progress_mode(p.progress)}, [&](const ShardQueueResult& r) {
     bool complete = s.done.size() == s.shards.size();
     BEND_ASSERT(complete || r.stop_signal != 0);
     s.manifest->write(manifest_doc(p, s, *model, complete ? "complete" : "stopped"));

@@ -12,6 +12,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
+#include "bend/core/invocation.hpp"
 #include "bend/core/log.hpp"
 #include "bend/dist/collective.hpp"
 #include "bend/dist/comm.hpp"
@@ -71,6 +72,7 @@ std::string crc_hex(uint32_t c) { return strfmt("%08x", c); }
 
 void check_genome_settings(const GenomeParams& p) {
   parse_dtype(p.dtype);
+  parse_progress_mode(p.progress);
   parse_reduce(p.reduce);
   Compression c = parse_compression(p.compression);
   if (c != Compression::kNone && (p.compression_level < 1 || p.compression_level > 9)) {
@@ -223,6 +225,7 @@ json genome_manifest(const GenomeParams& p, const GenomeState& s, const Embedder
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
   doc["updated"] = ts;
   doc["params"] = s.params;
+  doc.update(invocation_json());  // bend_version, command_line, working_directory of this run
   doc["inputs"] = {{"genome", absolute_path(p.genome_path)},
                    {"regions", p.regions_path.empty() ? "" : absolute_path(p.regions_path)},
                    {"checkpoint", p.model.checkpoint_dir.empty() ? "" : absolute_path(p.model.checkpoint_dir)}};
@@ -404,7 +407,7 @@ void run_genome(const GenomeParams& p, Comm& comm) {
              model->name().c_str(), (long long)model->dim(), comm.size(), comm.size() > 1 ? "s" : "",
              p.out_dir.c_str());
   }
-  run_shard_queue(comm, ws, *model, plan, p.progress_interval_s, [&](const ShardQueueResult& r) {
+  run_shard_queue(comm, ws, *model, plan, {p.progress_interval_s, parse_progress_mode(p.progress)}, [&](const ShardQueueResult& r) {
     bool complete = s.done.size() == s.shards.size();
     s.manifest->write(genome_manifest(p, s, *model, complete ? "complete" : "stopped"));
     s.manifest->remove_journal();

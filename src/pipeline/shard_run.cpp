@@ -16,8 +16,8 @@ namespace {
 // Step 1 on rank 0: serve the queue on a thread while this rank's own pipeline runs.
 // Returns the signal that stopped the run, or 0.
 int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
-                   double progress_interval_s, RankCounters& counters, int64_t& n_done_now) {
-  ProgressMeter progress(comm.size(), plan.todo_rows, plan.todo_bp, progress_interval_s);
+                   const ProgressSettings& progress_settings, RankCounters& counters, int64_t& n_done_now) {
+  ProgressMeter progress(comm.size(), plan.todo_rows, plan.todo_bp, progress_settings);
   auto on_done = [&](const ShardDone& d) {
     plan.on_done(d);
     ++n_done_now;
@@ -47,7 +47,7 @@ int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
 }  // namespace
 
 void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, ShardQueuePlan& plan,
-                     double progress_interval_s,
+                     const ProgressSettings& progress,
                      const std::function<void(const ShardQueueResult&)>& finish_rank0,
                      const std::function<void()>& finish_all, const ShardWorkerFn& worker) {
   ShardWorkerFn work = worker;
@@ -56,7 +56,7 @@ void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, S
   ShardQueueResult result;
   int64_t n_done_now = 0;
   if (comm.rank() == 0) {
-    int sig = serve_and_work(comm, work, plan, progress_interval_s, counters, n_done_now);
+    int sig = serve_and_work(comm, work, plan, progress, counters, n_done_now);
     BEND_ASSERT(sig != 0 || plan.n_done_before + n_done_now == plan.n_planned);  // else a rank failed
     if (sig != 0 && plan.n_done_before + n_done_now == plan.n_planned) {
       log_info("the stop request came when every shard was finishing: the run is complete");

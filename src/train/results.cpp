@@ -2,9 +2,11 @@
 
 #include <charconv>
 #include <cmath>
+#include <ctime>
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
+#include "bend/core/invocation.hpp"
 #include "bend/train/metrics.hpp"
 
 namespace bend {
@@ -90,6 +92,15 @@ void append_csv_row(const std::string& path, const std::vector<std::string>& hea
   }
   text += join(row) + "\n";
   write_file_atomic(path, text);
+}
+
+void write_run_json(const std::string& out_dir) {
+  nlohmann::json doc = invocation_json();
+  const std::time_t now = std::time(nullptr);
+  char ts[32];
+  std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  doc["started"] = ts;
+  write_file_atomic(path_join(out_dir, "run.json"), doc.dump(2) + "\n");
 }
 
 }  // namespace bend

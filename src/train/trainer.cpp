@@ -188,6 +188,8 @@ void TrainRun::setup() {
       remove_if_exists(path_join(cfg_.out_dir, "losses.csv"));
     }
   }
+  // accepted (new, resumed or --overwrite): record this run's version and command line
+  if (comm_.rank() == 0) write_run_json(cfg_.out_dir);
 }
 
 // A graceful stop inside epoch last+1 left a partial checkpoint: continue from its step.

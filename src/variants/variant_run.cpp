@@ -336,7 +336,7 @@ void run_variants(const VariantParams& p, Comm& comm) {
   }
   WorkerSettings unused;  // the embed pipeline's settings; the variant worker has its own
   run_shard_queue(
-      comm, unused, *model, plan, p.progress_interval_s,
+      comm, unused, *model, plan, {p.progress_interval_s, parse_progress_mode(p.progress)},
       [&](const ShardQueueResult& r) {
         bool complete = s.done.size() == s.shards.size();
         BEND_ASSERT(complete || r.stop_signal != 0);

@@ -48,6 +48,12 @@ def read_text(path):
         return f.read()
 
 
+def project_version():
+    """bend's version as CMakeLists.txt's project() states it (the one source of truth)."""
+    import re
+    return re.search(r"project\(bend VERSION ([0-9.]+)", read_text(os.path.join(SOURCE_DIR, "CMakeLists.txt"))).group(1)
+
+
 def run(args, check=True, env=None, timeout=600, **kw):
     e = dict(os.environ)
     e.update(MPI_ENV)
@@ -173,7 +179,8 @@ def read_bed_rows(path):
 
 
 def dir_bytes(d):
-    """{name: bytes} of an output directory, the manifest's timestamp removed."""
+    """{name: bytes} of an output directory, without the manifest's timestamp, input paths and the
+    command line and working directory of the run that wrote it (docs/formats.md)."""
     out = {}
     for name in sorted(os.listdir(d)):
         data = read_bytes(os.path.join(d, name))
@@ -182,6 +189,8 @@ def dir_bytes(d):
             m = json.loads(data)
             m.pop("updated", None)
             m.pop("inputs", None)
+            m.pop("command_line", None)
+            m.pop("working_directory", None)
             data = json.dumps(m, sort_keys=True).encode()
         out[name] = data
     return out

@@ -149,16 +149,17 @@ def read_log(path):
 
 
 def tree_bytes(root):
-    """{relative path: bytes} of every file under `root`; manifests without their timestamp."""
+    """{relative path: bytes} of every file under `root`; manifest.json and run.json without what
+    describes the run rather than its results (timestamps, input paths, command line, directory)."""
     out = {}
     for d, _, names in os.walk(root):
         for name in names:
             path = os.path.join(d, name)
             data = bt.read_bytes(path)
-            if name == "manifest.json":
+            if name in ("manifest.json", "run.json"):
                 m = json.loads(data)
-                m.pop("updated", None)
-                m.pop("inputs", None)
+                for key in ("updated", "inputs", "command_line", "working_directory", "started"):
+                    m.pop(key, None)
                 data = json.dumps(m, sort_keys=True).encode()
             out[os.path.relpath(path, root)] = data
     return out

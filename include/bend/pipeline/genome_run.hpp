@@ -33,6 +33,7 @@ struct GenomeParams {
   bool overwrite = false;             // replace an output dir written with other parameters
   bool force = false;                 // start even when the file system lacks the planned bytes
   double progress_interval_s = 10.0;
+  std::string progress = "auto";      // auto | bar | lines | none (progress.hpp)
   bool token_level = false;           // one vector per token + its span; not with --reduce
   EmbedderOptions model;
 };

@@ -34,6 +34,7 @@ struct EmbedParams {
   int compression_level = 6;
   bool overwrite = false;                // replace an output dir written with other parameters
   double progress_interval_s = 10.0;     // log-line period when stderr is not a terminal
+  std::string progress = "auto";         // auto | bar | lines | none (progress.hpp)
   bool token_level = false;              // one vector per token + its span (--token-level)
   EmbedderOptions model;
 };

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "bend/pipeline/embed_worker.hpp"
+#include "bend/pipeline/progress.hpp"
 #include "bend/pipeline/scheduler.hpp"
 
 namespace bend {
@@ -58,7 +59,7 @@ using ShardWorkerFn = std::function<void(ShardSource& source, RankCounters& coun
 // `worker` replaces run_embed_worker(settings, embedder, ...) as each rank's pipeline (bend
 // variants).
 void run_shard_queue(Comm& comm, const WorkerSettings& settings, Embedder& embedder, ShardQueuePlan& plan,
-                     double progress_interval_s,
+                     const ProgressSettings& progress,
                      const std::function<void(const ShardQueueResult&)>& finish_rank0,
                      const std::function<void()>& finish_all = nullptr,
                      const ShardWorkerFn& worker = nullptr);

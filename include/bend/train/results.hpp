@@ -35,5 +35,8 @@ void write_losses_csv(const std::string& path, const std::string& metric, const 
 // Appends one row (creating the file with its header); refuses a file whose header differs.
 void append_csv_row(const std::string& path, const std::vector<std::string>& header,
                     const std::vector<std::string>& row);
+// Writes `out_dir`/run.json atomically: bend's version, the command line and working directory
+// of the latest run into this results directory, and its start time (UTC). Rank 0 only.
+void write_run_json(const std::string& out_dir);
 
 }  // namespace bend

@@ -42,7 +42,8 @@ struct VariantParams {
   int64_t batch_nt = 32768;           // token budget per forward batch (sequences x longest)
   bool overwrite = false;             // replace an output written with other parameters
   bool gzip = false;                  // scores.tsv.gz instead of scores.tsv
-  double progress_interval_s = 10.0;
+  double progress_interval_s = 10.0;  // seconds between progress lines
+  std::string progress = "auto";      // auto | bar | lines | none (as bend embed)
   EmbedderOptions model;
 };
 
