@@ -174,6 +174,8 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--dump-output", a->dump_output_path,
                 "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0");
+  c->add_option("--precision", a->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
+      ->capture_default_str();
   c->callback([a] {
     if (!kTorchBuild && !has_embedder(a->model.model)) exec_torch_binary("bend bench forward");
     run_bench_forward(*a);

@@ -63,6 +63,8 @@ void add_embed_command(CLI::App& app) {
               "per-nucleotide copies; bend train upsamples on the fly");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
+  c->add_option("--precision", p->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
+      ->capture_default_str();
   c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines when not on a terminal")
       ->capture_default_str();
   c->callback([p] {
