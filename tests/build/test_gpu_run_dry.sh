@@ -32,6 +32,7 @@ expect "gpu/test_cuda_models"
 expect "gpu/test_cuda_train"
 expect "bench forward --model resnetlm .* --cuda --precision bf16"
 expect "train --data .* --cuda"
+expect "bench allreduce --cuda"
 expect "dry run done"
 [ -x "$work/deps/usr/bin/mpirun" ] || { echo "FAIL: no mpirun link in the unpacked packages" >&2; exit 1; }
 # the unpacked Open MPI runs from its new place (OPAL_PREFIX)

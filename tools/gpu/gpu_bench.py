@@ -8,7 +8,8 @@
    ResNet-LM rate projected to the whole human genome (3.1e9 nt) in GPU-hours;
 2. head training rows/s: `bend train --cuda` on the demo one-hot shards vs
    tools/bench/torch_train_loop.py --device cuda (the same head, loss and AdamW);
-3. NCCL allreduce bus bandwidth: needs two ranks on two GPUs; on one GPU the row says so.
+3. NCCL allreduce bus bandwidth: `bend bench allreduce --cuda`, one rank per visible GPU (on one
+   GPU a local copy, printed as such).
 --dry-run prints the planned commands without running anything (tools/gpu/run.sh --dry-run).
 """
 import argparse
@@ -129,13 +130,18 @@ def training_rows(a, work):
 
 
 def nccl_row(a):
-    print("\n## NCCL allreduce")
-    n = 0
+    print("\n## NCCL allreduce (bend train's reducer, one fused float32 buffer)")
+    n = 1
     if not a.dry_run and shutil.which("nvidia-smi"):
-        n = len(re.findall(r"^GPU \d+:", subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout,
-                           re.M))
-    print("nccl allreduce bus bandwidth: not measured (%s)" %
-          ("dry run" if a.dry_run else "%d GPU(s) visible; a bus bandwidth needs >= 2 ranks on >= 2 GPUs" % n))
+        out = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True).stdout
+        n = max(1, len(re.findall(r"^GPU \d+:", out, re.M)))
+    for mib in (64, 1024):
+        cmd = [a.bend, "bench", "allreduce", "--cuda", "--mib", str(mib), "--iters", "20"]
+        if n > 1:
+            cmd = ["mpirun", "-np", str(n), "--bind-to", "none"] + cmd
+        p = run(cmd, a.dry_run)
+        if p:
+            print(p.stdout.strip() + ("" if n > 1 else "   (one GPU: a local copy; bus bandwidth needs >= 2 GPUs)"))
 
 
 def main():
