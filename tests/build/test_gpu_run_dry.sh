@@ -16,7 +16,8 @@ if ! ls "$debs"/*.deb >/dev/null 2>&1; then
 fi
 n_list=$(sed 's/#.*//' "$src/tools/gpu/packages.txt" | tr -s ' \t' '\n\n' | grep -vc '^$')
 n_debs=$(ls "$debs"/*.deb | wc -l)
-[ "$n_debs" -eq "$n_list" ] || { echo "FAIL: $n_debs .deb files for $n_list listed packages" >&2; exit 1; }
+[ "$n_debs" -eq "$n_list" ] ||
+  { echo "FAIL: $n_debs .deb files in $debs for $n_list listed packages: rerun tools/gpu/fetch_deps.sh" >&2; exit 1; }
 
 out="$work/out.txt"
 BEND_GPU_DEPS="$debs" BEND_GPU_DEPS_ROOT="$work/deps" BEND_GPU_BUILD="$work/build" \
