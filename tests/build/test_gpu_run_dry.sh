@@ -34,6 +34,9 @@ expect "gpu/test_cuda_train"
 expect "bench forward --model resnetlm .* --cuda --precision bf16"
 expect "train --data .* --cuda"
 expect "bench allreduce --cuda"
+expect "libmpi.so -> $work/deps/"
+expect "libhts.so -> $work/deps/"
+expect "link_check: MPI 2 ranks \\(sum 2\\), HDF5 .* parallel, htslib"
 expect "dry run done"
 [ -x "$work/deps/usr/bin/mpirun" ] || { echo "FAIL: no mpirun link in the unpacked packages" >&2; exit 1; }
 # the unpacked Open MPI runs from its new place (OPAL_PREFIX)

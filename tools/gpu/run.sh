@@ -92,6 +92,23 @@ for key in MPI_C_HEADER_DIR HDF5_C_INCLUDE_DIR HTSLIB_INCLUDEDIR; do
 done
 grep -q "^BEND_WITH_CUDA:STRING=ON" "$cache" || fail "BEND_WITH_CUDA is not ON in $cache"
 
+# 4. The carried libraries link and load: a small MPI + parallel HDF5 + htslib program, found
+# with the same settings, run on two ranks by the carried mpirun (tools/gpu/link_check).
+step "link check: carried Open MPI, HDF5, htslib"
+cmake -S tools/gpu/link_check -B "$build-link" -G Ninja -DCMAKE_PREFIX_PATH="$deps/usr" \
+  -DMPI_C_COMPILER="$deps/usr/bin/mpicc.openmpi" -DHDF5_ROOT="$deps/usr/lib/$arch/hdf5/openmpi" \
+  -DHDF5_NO_FIND_PACKAGE_CONFIG_FILE=ON -DPKG_CONFIG_EXECUTABLE="$deps/usr/bin/pkgconf" \
+  >"$build-link.log" 2>&1 && ninja -C "$build-link" >>"$build-link.log" 2>&1 ||
+  { tail -30 "$build-link.log"; fail "link check did not build (log: $build-link.log)"; }
+for lib in libmpi.so libhdf5 libhts.so; do
+  where="$(ldd "$build-link/link_check" | grep -m1 "$lib" | awk '{print $3}')"
+  case "$where" in
+    "$deps"/*) echo "   $lib -> $where" ;;
+    *) fail "link_check loads $lib from '$where', not from $deps" ;;
+  esac
+done
+"$deps/usr/bin/mpirun" -np 2 --bind-to none "$build-link/link_check" || fail "link check failed under the carried mpirun"
+
 if [ "$dry" = 1 ]; then
   step "dry run: gpu tests that a build would run"
   ctest --test-dir "$build" -N -L gpu | grep -E "Test +#|Total Tests"
@@ -101,7 +118,7 @@ if [ "$dry" = 1 ]; then
   exit 0
 fi
 
-# 4. Build, test, benchmark. A failing test does not stop the benchmark rows; the exit status
+# 5. Build, test, benchmark. A failing test does not stop the benchmark rows; the exit status
 # reports it.
 step "building bend (Release, $jobs jobs)"
 nvidia-smi -L || fail "no GPU visible (nvidia-smi)"
