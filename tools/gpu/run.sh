@@ -12,7 +12,8 @@
 # it builds nothing and runs nothing on a device (tests/build/test_gpu_run_dry.sh).
 # Settings (environment): BEND_GPU_DEPS (the .deb folder, default .gpudeps), BEND_GPU_DEPS_ROOT
 # (unpack there, default /tmp/deps), BEND_GPU_BUILD (default build-gpu), BEND_GPU_JOBS (nproc),
-# BEND_GPU_PYTHON (python3; /usr/bin/python3 when dry).
+# BEND_GPU_PYTHON (python3; /usr/bin/python3 when dry), BEND_GPU_STEPS (after the build: "tests",
+# "bench" or "tests bench", the default).
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -123,10 +124,15 @@ fi
 step "building bend (Release, $jobs jobs)"
 nvidia-smi -L || fail "no GPU visible (nvidia-smi)"
 ninja -C "$build" -j "$jobs" bend bend-torch
-step "ctest -L gpu"
+steps="${BEND_GPU_STEPS:-tests bench}"
 rc=0
-ctest --test-dir "$build" -L gpu --output-on-failure -j1 --timeout 300 || rc=$?
-step "benchmark rows"
-"$py" tools/gpu/gpu_bench.py --bend "$build/bend" || rc=$((rc ? rc : 3))
+if [[ " $steps " == *" tests "* ]]; then
+  step "ctest -L gpu"
+  ctest --test-dir "$build" -L gpu --output-on-failure -j1 --timeout 300 || rc=$?
+fi
+if [[ " $steps " == *" bench "* ]]; then
+  step "benchmark rows"
+  "$py" tools/gpu/gpu_bench.py --bend "$build/bend" || rc=$((rc ? rc : 3))
+fi
 step "done (status $rc)"
 exit "$rc"
