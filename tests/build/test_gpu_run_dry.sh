@@ -40,8 +40,9 @@ expect "link_check: MPI 2 ranks \\(sum 2\\), HDF5 .* parallel, htslib"
 expect "dry run done"
 [ -x "$work/deps/usr/bin/mpirun" ] || { echo "FAIL: no mpirun link in the unpacked packages" >&2; exit 1; }
 # the unpacked Open MPI runs from its new place (OPAL_PREFIX)
-OPAL_PREFIX="$work/deps/usr" LD_LIBRARY_PATH="$work/deps/usr/lib/x86_64-linux-gnu" \
-  "$work/deps/usr/bin/mpicc" --showme:incdirs | grep -q "$work/deps/" ||
+incdirs="$(OPAL_PREFIX="$work/deps/usr" LD_LIBRARY_PATH="$work/deps/usr/lib/x86_64-linux-gnu" \
+  "$work/deps/usr/bin/mpicc" --showme:incdirs)"
+[[ "$incdirs" == *"$work/deps/"* ]] ||
   { echo "FAIL: the unpacked mpicc does not point into $work/deps" >&2; exit 1; }
 [ ! -e "$work/build/bend" ] || { echo "FAIL: a dry run built bend" >&2; exit 1; }
 

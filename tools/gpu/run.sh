@@ -102,7 +102,8 @@ cmake -S tools/gpu/link_check -B "$build-link" -G Ninja -DCMAKE_PREFIX_PATH="$de
   >"$build-link.log" 2>&1 && ninja -C "$build-link" >>"$build-link.log" 2>&1 ||
   { tail -30 "$build-link.log"; fail "link check did not build (log: $build-link.log)"; }
 for lib in libmpi.so libhdf5 libhts.so; do
-  where="$(ldd "$build-link/link_check" | grep -m1 "$lib" | awk '{print $3}')"
+  # awk reads all of ldd's output (grep -m1 could end the pipe early: SIGPIPE under pipefail)
+  where="$(ldd "$build-link/link_check" | awk -v l="$lib" 'index($0, l) && !n++ {print $3}')"
   case "$where" in
     "$deps"/*) echo "   $lib -> $where" ;;
     *) fail "link_check loads $lib from '$where', not from $deps" ;;
