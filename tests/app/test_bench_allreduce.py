@@ -19,7 +19,7 @@ class BenchAllreduce(unittest.TestCase):
             self.assertEqual(int(m.group(1)), n)
             alg, bus = float(m.group(2)), float(m.group(3))
             self.assertGreater(alg, 0)
-            self.assertAlmostEqual(bus, alg * 2 * (n - 1) / n, delta=0.011 + 0.01 * alg)
+            self.assertAlmostEqual(bus, alg * 2 * (n - 1) / n, delta=0.02 + 0.01 * alg)  # both printed to 0.01
 
     def test_bad_settings_are_refused(self):
         p = bt.bend(["bench", "allreduce", "--iters", "31"], np_ranks=2, check=False)
