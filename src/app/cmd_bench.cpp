@@ -14,6 +14,7 @@
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
 #include "bend/embed/embedder.hpp"
+#include "bend/dist/comm.hpp"
 #include "bend/train/bench_train.hpp"
 #include "cli_paths.hpp"
 #include "commands.hpp"
@@ -127,6 +128,16 @@ void run_bench_forward(const BenchForwardArgs& a) {
 }
 
 #ifdef BEND_TORCH_BUILD
+void run_bench_allreduce(const AllreduceBenchSettings& s) {
+  Comm comm;
+  AllreduceBenchResult r = bench_allreduce(s, comm);
+  if (comm.rank() != 0) return;
+  std::printf(
+      "bend bench allreduce: %s, %d ranks, %.1f MiB float32 per rank, %d sums: %.3f ms per sum: "
+      "algbw_gb_s=%.2f busbw_gb_s=%.2f\n",
+      r.reducer.c_str(), r.n_ranks, s.mib, s.iters, 1000.0 * r.seconds_per_sum, r.algbw_gb_s, r.busbw_gb_s);
+}
+
 void run_bench_train(const TrainBenchSettings& s, const std::string& criterion) {
   TrainBenchSettings t = s;
   t.loss.criterion = parse_criterion(criterion);
@@ -174,6 +185,9 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--dump-output", a->dump_output_path,
                 "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0 (builds with CUDA only)");
+  c->add_option("--precision", a->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->capture_default_str();
   c->callback([a] {
     require_path("--checkpoint", a->model.checkpoint_dir, PathKind::kDirectory);
     require_path("--seqs", a->seqs_path, PathKind::kFile);
@@ -202,6 +216,14 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   tr->add_option("--seed", t->seed, "Seed of the weights and batches")->capture_default_str();
   tr->callback([t, criterion] { BEND_RUN_WITH_TORCH("bend bench train", run_bench_train(*t, *criterion)); });
+
+  auto ar = std::make_shared<AllreduceBenchSettings>();
+  CLI::App* arc = bench->add_subcommand(
+      "allreduce", "Time bend train's gradient sum over all ranks (MPI, or NCCL with --cuda) on one fused buffer");
+  arc->add_option("--mib", ar->mib, "Buffer size per rank, MiB of float32")->capture_default_str();
+  arc->add_option("--iters", ar->iters, "Timed sums after one checked sum (1-30)")->capture_default_str();
+  arc->add_flag("--cuda", ar->use_cuda, "Device buffers on this rank's CUDA device (as bend embed --cuda), summed by NCCL");
+  arc->callback([ar] { BEND_RUN_WITH_TORCH("bend bench allreduce", run_bench_allreduce(*ar)); });
 
   auto l = std::make_shared<LoadBenchSettings>();
   CLI::App* ld = bench->add_subcommand(

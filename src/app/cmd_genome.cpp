@@ -65,6 +65,9 @@ void add_genome_command(CLI::App& app) {
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--force", p->force, "Start even when the output file system lacks the planned space");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
+  c->add_option("--precision", p->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
+      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
+      ->capture_default_str();
   c->add_option("--progress", p->progress,
                 "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
                 "lines | none")

@@ -43,11 +43,14 @@ class NcclReducer : public GradReducer {
     cudaStreamDestroy(stream_);
   }
   void sum(float* data, int64_t n) override {
+    // The gradients were packed by LibTorch on its own stream: wait for the whole device.
+    check_cuda(cudaDeviceSynchronize(), "DeviceSynchronize");
     check_nccl(ncclAllReduce(data, data, static_cast<size_t>(n), ncclFloat, ncclSum, nccl_, stream_),
                "AllReduce");
     check_cuda(cudaStreamSynchronize(stream_), "StreamSynchronize");
   }
   const char* name() const override { return "nccl"; }
+  bool device_buffers() const override { return true; }
 
  private:
   ncclComm_t nccl_ = nullptr;

@@ -13,6 +13,7 @@ class MpiReducer : public GradReducer {
     if (comm_.size() > 1) comm_.allreduce_sum(data, n);
   }
   const char* name() const override { return "mpi"; }
+  bool device_buffers() const override { return false; }
 
  private:
   Comm& comm_;

@@ -31,8 +31,25 @@ static void register_builtins() {
   });
 }
 
-// --output and --tokenizer against what the model supports.
+// --precision: fp32 anywhere; bf16 / fp16 (CUDA autocast) only for LibTorch models on CUDA.
+// On CPU bend refuses them: LibTorch 1.13's CPU autocast knows bfloat16 only, bend's CPU kernels
+// (oneDNN convolutions standing in for Linear) bypass it, and CPUs without bf16 units gain nothing.
+static void check_precision(const EmbedderInfo& info, const EmbedderOptions& opts) {
+  const std::string& p = opts.precision;
+  if (p == "fp32") return;
+  if (p != "bf16" && p != "fp16") fail("--precision '%s': expected fp32, bf16 or fp16", p.c_str());
+  if (!opts.use_cuda) {
+    fail("--precision %s needs --cuda: on CPU bend computes in float32 only (see docs/cli.md)", p.c_str());
+  }
+  if (!info.needs_checkpoint) {
+    fail("--precision %s: model '%s' has no network to run in reduced precision; use fp32", p.c_str(),
+         info.name.c_str());
+  }
+}
+
+// --output, --tokenizer and --precision against what the model supports.
 static void check_model_options(const EmbedderInfo& info, const EmbedderOptions& opts) {
+  check_precision(info, opts);
   const std::string& out = opts.output;
   if (out != "hidden" && out != "logits" && out != "loss" && !out.empty())
     fail("--output '%s': expected hidden, logits or loss", out.c_str());

@@ -157,7 +157,7 @@ at::Tensor AwdLstmEmbedder::forward(const at::Tensor& ids_cpu,
       }
       x = at::stack(ys);  // [steps, batch, H]
     }
-    blocks.push_back(x.to(at::kCPU));
+    blocks.push_back(x.to(at::kCPU, at::kFloat));
   }
   return at::cat(blocks).transpose(0, 1).contiguous();  // [batch, len, input_size]
 }

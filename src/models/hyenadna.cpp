@@ -276,7 +276,7 @@ void HyenaDNAEmbedder::forward_inputs(const std::vector<const std::vector<int32_
     at::Tensor ids = zoo::padded_ids(inputs, batch, std::max(0, tokenizer_->pad_id())).to(device_);
     at::Tensor y = forward(ids);                                // [n, max_len, d_model]
     if (output_ != LmOutput::kHidden) y = head_output(y, ids);  // [n, max_len, dim_]
-    y = y.to(at::kCPU).contiguous();
+    y = y.to(at::kCPU, at::kFloat).contiguous();
     const int64_t max_len = y.size(1);
     const float* p = y.data_ptr<float>();
     for (size_t b = 0; b < batch.size(); b++) {

@@ -6,6 +6,7 @@
 #include "bend/models/awdlstm.hpp"
 #include "bend/models/hyenadna.hpp"
 #include "bend/models/lm_embedders.hpp"
+#include "bend/models/precision.hpp"
 #include "bend/models/resnetlm.hpp"
 #include "bend/models/torchscript.hpp"
 
@@ -34,7 +35,7 @@ EmbedderInfo entry(const char* name, const char* description, EmbedderFactory ma
   // does not, keeps glibc's defaults and its small footprint.
   e.make = [make = std::move(make)](const EmbedderOptions& o) {
     tune_allocator_for_batches();
-    return make(o);
+    return with_precision(make(o), o);  // --precision bf16 / fp16: CUDA autocast
   };
   e.dim = dim;
   e.tokenizer = tokenizer;

@@ -214,7 +214,7 @@ void ResNetLMEmbedder::embed(const std::vector<const std::vector<int32_t>*>& tok
   }
   ids = ids.to(device_);
   if (mask.defined()) mask = mask.to(device_);
-  at::Tensor y = forward(ids, mask).to(at::kCPU).contiguous();  // [batch, max_len, hidden]
+  at::Tensor y = forward(ids, mask).to(at::kCPU, at::kFloat).contiguous();  // [batch, max_len, hidden]
   const float* y_ptr = y.data_ptr<float>();
   for (int64_t b = 0; b < n_seqs; b++) {
     if (len_bp[b] == 0) continue;

@@ -474,7 +474,7 @@ void TransformerEncoder::forward(const std::vector<const std::vector<int32_t>*>&
   const Rows rows = m.make_rows(inputs);
   at::Tensor y = m.forward(rows);                                     // [n_rows, hidden]
   if (m.output != LmOutput::kHidden) y = m.head_output(y, rows.ids);  // [n_rows, h]
-  y = y.to(at::kCPU).contiguous();
+  y = y.to(at::kCPU, at::kFloat).contiguous();
   const float* y_ptr = y.data_ptr<float>();
   for (size_t b = 0; b < inputs.size(); b++) {
     if (!out[b].empty())

@@ -31,11 +31,10 @@ void validate_train_config(const TrainConfig& c) {
   }
   if (c.pos_weight != 0 && crit != Criterion::kBCE) fail("--pos-weight applies to bce only");
   if (c.metric == "mcc" && crit != Criterion::kCrossEntropy) fail("--metric mcc needs --criterion cross_entropy");
-  if (c.use_cuda) {
-    // The NCCL reducer exists (src/dist/nccl_reducer.cpp) but device training has not been run on
-    // a GPU yet; refuse rather than silently train on the CPU.
-    fail("--cuda: bend train runs on CPU ranks only in this version (MPI gradient allreduce)");
-  }
+#ifndef BEND_WITH_CUDA
+  // Refuse rather than silently train on the CPU.
+  if (c.use_cuda) fail("--cuda: this bend was built without CUDA (see docs/cli.md)");
+#endif
   HeadConfig h{1, c.hidden, c.kernel, c.output_window, c.n_out};
   validate_head_config(h);
 }

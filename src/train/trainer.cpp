@@ -24,6 +24,9 @@
 #include "checkpoint.hpp"
 #include "head.hpp"
 #include "losses.hpp"
+// The compute device of a rank: the models' own choice (cuda:<local rank>, TF32 off), shared so
+// `bend train --cuda` binds ranks to devices exactly as `bend embed --cuda` does.
+#include "../models/torch_zoo.hpp"
 
 namespace bend {
 
@@ -55,12 +58,15 @@ class TrainRun {
   void gather_outputs(EvalOutputs& out);
   void sum_gradients();
   void save_epoch(const EpochRecord& rec);
+  torch::Tensor logits_of(Batch& b);
+  void make_head(const AdamW::Options& o);
 
   const TrainConfig& cfg_;
   Comm& comm_;
   std::unique_ptr<SplitReader> train_, valid_, test_;
   HeadConfig head_cfg_;
   LossConfig loss_;
+  torch::Device device_{torch::kCPU};  // CPU, or cuda:<local rank> with --cuda
   Head head_{nullptr};
   std::unique_ptr<AdamW> opt_;
   std::unique_ptr<GradReducer> reducer_;
@@ -83,12 +89,15 @@ void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& body)
   at::parallel_for(0, n, 1, body);
 }
 
-// The head's logits for a batch, its inputs read in place in either BatchLoader layout.
-torch::Tensor head_logits(Head& head, Batch& b) {
+// The head's logits for a batch, its inputs read in place in either BatchLoader layout (on CPU;
+// copied to `device` otherwise).
+torch::Tensor head_logits(Head& head, Batch& b, const torch::Device& device) {
   if (b.channels_first) {
-    return head->forward_channels_first(torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32));
+    torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32);
+    return head->forward_channels_first(device.is_cpu() ? x : x.to(device));
   }
-  return head->forward(torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32));
+  torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
+  return head->forward(device.is_cpu() ? x : x.to(device));
 }
 
 // Splits of the run: cross-validation folds or the named splits.
@@ -149,12 +158,27 @@ void TrainRun::setup() {
   });
   torch::set_num_threads(cfg_.threads);
   tune_allocator_for_batches();
-  head_ = Head(head_cfg_, cfg_.seed);
+  collective_check(comm_, "choosing the compute device", [&] {
+    device_ = zoo::select_torch_device("bend train", cfg_.use_cuda, comm_.local_rank());
+  });
+  if (device_.is_cuda()) {
+    // Repeatable steps (resume gives the same weights): no atomics-based or autotuned kernels.
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+  }
   AdamW::Options o;
   o.lr = cfg_.lr;
   o.weight_decay = cfg_.weight_decay;
-  opt_ = std::make_unique<AdamW>(head_named_parameters(head_), o);
-  reducer_ = make_mpi_reducer(comm_);
+  make_head(o);
+#ifdef BEND_WITH_NCCL
+  if (device_.is_cuda() && comm_.size() > 1) {
+    collective_check(comm_, "starting NCCL", [&] { reducer_ = make_nccl_reducer(comm_, device_.index()); });
+  }
+#endif
+  if (!reducer_) reducer_ = make_mpi_reducer(comm_);
+  if (comm_.rank() == 0 && device_.is_cuda()) {
+    log_info("training on %s per rank; gradients summed with %s", device_.str().c_str(), reducer_->name());
+  }
 
   int last = 0;
   bool replaced = false;  // a checkpoint of other settings was loaded, then refused (--overwrite)
@@ -179,8 +203,7 @@ void TrainRun::setup() {
     log_info("resuming after epoch %d of %d from %s", last, cfg_.epochs, cfg_.out_dir.c_str());
   }
   if (replaced) {  // the refused checkpoint's tensors were loaded: start from the seed again
-    head_ = Head(head_cfg_, cfg_.seed);
-    opt_ = std::make_unique<AdamW>(head_named_parameters(head_), o);
+    make_head(o);
     if (comm_.rank() == 0) {
       for (const std::string& f : list_dir(path_join(cfg_.out_dir, "checkpoints"))) {
         remove_if_exists(path_join(path_join(cfg_.out_dir, "checkpoints"), f));
@@ -190,6 +213,18 @@ void TrainRun::setup() {
   }
   // accepted (new, resumed or --overwrite): record this run's version and command line
   if (comm_.rank() == 0) write_run_json(cfg_.out_dir);
+}
+
+// The head seeded from cfg_.seed (drawn on the CPU, so every device starts from the same weights)
+// on device_, and a fresh optimizer over its parameters.
+void TrainRun::make_head(const AdamW::Options& o) {
+  head_ = Head(head_cfg_, cfg_.seed);
+  if (!device_.is_cpu()) head_->to(device_);
+  opt_ = std::make_unique<AdamW>(head_named_parameters(head_), o);
+}
+
+torch::Tensor TrainRun::logits_of(Batch& b) {
+  return head_logits(head_, b, device_);
 }
 
 // A graceful stop inside epoch last+1 left a partial checkpoint: continue from its step.
@@ -251,6 +286,7 @@ void TrainRun::stop_now(const std::string& where) {
 
 torch::Tensor TrainRun::to_target(const Batch& b, int64_t n_pos) const {
   torch::Tensor lab = torch::from_blob(const_cast<float*>(b.labels.data()), b.label_shape, torch::kFloat32).clone();
+  if (!device_.is_cpu()) lab = lab.to(device_);
   if (loss_.criterion == Criterion::kCrossEntropy) return lab.reshape({b.n, -1}).to(torch::kLong);  // [n, T]
   if (label_matrix_) return lab.reshape({b.n, 1, cfg_.n_out});                                     // [n, 1, C]
   return lab.reshape({b.n, n_pos, cfg_.n_out});                                                     // [n, T, C]
@@ -258,30 +294,31 @@ torch::Tensor TrainRun::to_target(const Batch& b, int64_t n_pos) const {
 
 void TrainRun::sum_gradients() {
   if (comm_.size() == 1) return;
-  // 1. Pack every gradient into one fused buffer. 2. One allreduce. 3. Unpack.
+  // 1. Pack every gradient into one fused buffer where the reducer reads it (device memory for
+  //    NCCL, host memory for MPI). 2. One allreduce. 3. Unpack into the gradients.
+  torch::NoGradGuard no_grad;
   auto params = head_named_parameters(head_);
   int64_t total = 0;
   for (auto& p : params) total += p.second.numel();
-  std::vector<float> fused(static_cast<size_t>(total), 0.0f);
+  const torch::Device where = reducer_->device_buffers() ? device_ : torch::Device(torch::kCPU);
+  torch::Tensor fused = torch::zeros({total}, torch::TensorOptions().dtype(torch::kFloat32).device(where));
   int64_t off = 0;
   for (auto& p : params) {
-    if (p.second.grad().defined()) {
-      torch::Tensor g = p.second.grad().contiguous();
-      std::memcpy(fused.data() + off, g.data_ptr<float>(), sizeof(float) * g.numel());
-    }
-    off += p.second.numel();
+    const int64_t n = p.second.numel();
+    if (p.second.grad().defined()) fused.narrow(0, off, n).copy_(p.second.grad().reshape({n}));
+    off += n;
   }
-  reducer_->sum(fused.data(), total);
+  reducer_->sum(fused.data_ptr<float>(), total);
   off = 0;
-  torch::NoGradGuard no_grad;
   for (auto& p : params) {
-    torch::Tensor g = torch::from_blob(fused.data() + off, p.second.sizes(), torch::kFloat32);
+    const int64_t n = p.second.numel();
+    torch::Tensor g = fused.narrow(0, off, n).view(p.second.sizes());
     if (p.second.grad().defined()) {
       p.second.mutable_grad().copy_(g);
     } else {
-      p.second.mutable_grad() = g.clone();
+      p.second.mutable_grad() = g.to(device_, /*non_blocking=*/false, /*copy=*/true);
     }
-    off += p.second.numel();
+    off += n;
   }
 }
 
@@ -316,7 +353,7 @@ double TrainRun::train_epoch(int epoch) {
     double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
     torch::Tensor sum;
     if (b.n > 0) {
-      torch::Tensor logits = head_logits(head_, b);
+      torch::Tensor logits = logits_of(b);
       LossParts lp = loss_parts(logits, to_target(b, logits.size(1)), loss_);
       sum = lp.sum;
       parts[0] = sum.item<double>();
@@ -379,13 +416,13 @@ EvalResult TrainRun::evaluate(SplitReader& reader) {
     ++n_batches;
     double parts[2] = {0, 0};
     if (b.n > 0) {
-      torch::Tensor logits = head_logits(head_, b);
+      torch::Tensor logits = logits_of(b);
       torch::Tensor target = to_target(b, logits.size(1));
       LossParts lp = loss_parts(logits, target, loss_);
       parts[0] = lp.sum.item<double>();
       parts[1] = lp.denom;
-      torch::Tensor pred = predictions(logits, loss_.criterion).to(torch::kFloat32);
-      torch::Tensor tgt = target.to(torch::kFloat32);
+      torch::Tensor pred = predictions(logits, loss_.criterion).to(torch::kCPU, torch::kFloat32);
+      torch::Tensor tgt = target.to(torch::kCPU, torch::kFloat32);
       torch::Tensor keep = tgt != -100.0f;
       torch::Tensor yt = tgt.masked_select(keep).contiguous(), yp = pred.masked_select(keep).contiguous();
       r.out.y_true.insert(r.out.y_true.end(), yt.data_ptr<float>(), yt.data_ptr<float>() + yt.numel());

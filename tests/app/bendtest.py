@@ -22,7 +22,7 @@ from crc32c_ref import crc32c, masked_crc  # noqa: E402,F401  (bt.crc32c in the 
 SOURCE_DIR = os.environ.get("BEND_SOURCE_DIR", os.path.abspath(os.path.join(os.path.dirname(__file__), "../..")))
 BEND = os.environ.get("BEND_BIN", os.path.join(SOURCE_DIR, "build", "bend"))
 TEST_DATA = os.path.join(SOURCE_DIR, "tests", "data")  # real test data (tests/data/SOURCES.md)
-PYTHON = "/usr/bin/python3"
+PYTHON = os.environ.get("PYTHON", "/usr/bin/python3")  # ctest sets it (BEND_PYTHON)
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 

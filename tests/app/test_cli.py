@@ -159,7 +159,7 @@ class Cli(unittest.TestCase):
         for opt in ("--help", "--version", "--config"):
             self.assertIn(opt, intro)
         commands = ["embed", "variants", "train", "genome", "inspect", "extract", "bench forward", "bench train",
-                    "bench load", "model init", "models"]
+                    "bench load", "bench allreduce", "model init", "models"]
         listed = set(re.findall(r"^  ([a-z]+)  ", bt.bend(["--help"]).stdout, flags=re.M))
         self.assertEqual(listed, {"embed", "variants", "train", "genome", "inspect", "extract", "bench", "model",
                                   "models"})

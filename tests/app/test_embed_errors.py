@@ -113,6 +113,20 @@ class EmbedErrors(unittest.TestCase):
         self.expect_error(["--bed", bed, "--genome", self.fasta, "--model", "resnetlm", "--checkpoint", ckpt],
                           "encoder.1.ffn.0.weight", "encoder.0.conv.1.bias")
 
+    def test_precision_other_than_fp32_needs_cuda_and_a_network(self):
+        ckpt = os.path.join(self.work, "prec_ckpt")
+        bt.bend(["model", "init", "--arch", "resnetlm", "--out", ckpt, "--hidden-size", "16", "--n-layers", "2"])
+        bed = self.write("ok5.bed", "chromosome\tstart\tend\tsplit\n%s\t1\t50\ttrain\n" % self.chrom)
+        base = ["--bed", bed, "--genome", self.fasta]
+        self.expect_error(base + ["--model", "resnetlm", "--checkpoint", ckpt, "--precision", "fp8"],
+                          "--precision 'fp8'", "bf16")
+        self.expect_error(base + ["--model", "resnetlm", "--checkpoint", ckpt, "--precision", "bf16"],
+                          "--precision bf16 needs --cuda")
+        if os.environ.get("BEND_CUDA_BUILD") == "OFF":  # --cuda itself is refused first
+            self.expect_error(base + ["--model", "onehot", "--precision", "fp16", "--cuda"], "--cuda", "without CUDA")
+        else:
+            self.expect_error(base + ["--model", "onehot", "--precision", "fp16", "--cuda"], "onehot", "fp32")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -170,6 +170,16 @@ class Train(unittest.TestCase):
         self.assertNotEqual(missing.returncode, 0)
         self.assertIn("nothing_here", missing.stderr)
 
+    def test_cuda_without_a_cuda_build_is_refused_before_any_work(self):
+        if os.environ.get("BEND_CUDA_BUILD") != "OFF":
+            self.skipTest("CUDA build: tests/gpu covers bend train --cuda")
+        out = os.path.join(self.work, "cuda")
+        p = self.train(out, ["--epochs", "1", "--cuda"], np_ranks=2, check=False)
+        self.assertNotEqual(p.returncode, 0)
+        self.assertIn("--cuda", p.stderr)
+        self.assertIn("built without CUDA", p.stderr)
+        self.assertFalse(os.path.exists(os.path.join(out, "losses.csv")))
+
 
 if __name__ == "__main__":
     unittest.main()

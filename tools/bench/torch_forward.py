@@ -71,8 +71,11 @@ def hyena_inputs(ref, pad_id):
     return run
 
 
-def make_batch_fn(model, ckpt, cfg, rows):
-    """A function running the whole batch -> list of [len_bp, dim] float32 arrays."""
+def make_batch_fn(model, ckpt, cfg, rows, device="cpu"):
+    """A function running the whole batch -> list of [len_bp, dim] float32 arrays. device "cuda":
+    resnetlm only (the other references are written for CPU tensors)."""
+    if device != "cpu" and model != "resnetlm":
+        raise SystemExit("torch_forward: --device %s: only the resnetlm reference runs off the CPU" % device)
     weights_path = os.path.join(ckpt, "model.safetensors")
     if model in TRANSFORMERS:
         return chunked_batch(transformer_reference.reference_batch(TRANSFORMERS[model], ckpt, cfg), rows)
@@ -87,9 +90,9 @@ def make_batch_fn(model, ckpt, cfg, rows):
         run = plain_batch(ref.forward_batch, rows)
         return lambda: list(run().transpose(0, 1).numpy())
     if model == "resnetlm":
-        ref = ReferenceResNetLM(cfg).load(read_safetensors(weights_path))
-        run = plain_batch(ref.forward_batch, rows)
-        return lambda: list(run().numpy())
+        ref = ReferenceResNetLM(cfg).load(read_safetensors(weights_path)).to(device)
+        run = plain_batch(lambda ids: ref.forward_batch(ids.to(device)), rows)
+        return lambda: list(run().cpu().numpy())  # .cpu() waits for the device: timed as done
     raise SystemExit("torch_forward: no reference for model %r" % model)
 
 
@@ -114,6 +117,7 @@ def main():
     ap.add_argument("--tokens", required=True, help="bend bench forward --dump-tokens file")
     ap.add_argument("--bend-output", required=True, help="bend bench forward --dump-output file")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (resnetlm only; tools/gpu/gpu_bench.py)")
     ap.add_argument("--seconds", type=float, default=3.0, help="minimum time of each window")
     ap.add_argument("--windows", type=int, default=3, help="timed windows (nt/s: their median)")
     a = ap.parse_args()
@@ -124,7 +128,7 @@ def main():
     rows = [[int(t) for t in line.split()] for line in read_lines(a.tokens)]
     if len(rows) != len(seqs):
         raise SystemExit("torch_forward: %d token rows for %d sequences" % (len(rows), len(seqs)))
-    batch = make_batch_fn(a.model, a.checkpoint, cfg, rows)
+    batch = make_batch_fn(a.model, a.checkpoint, cfg, rows, a.device)
     t0 = time.perf_counter()
     outs = batch()  # warm-up, and the outputs compared with bend's
     warm_s = time.perf_counter() - t0

@@ -39,26 +39,30 @@ def main():
     ap.add_argument("--lr", type=float, default=0.003)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda (tools/gpu/gpu_bench.py)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(1)
-    head = Head(a.input_dim, a.hidden_size, a.kernel_size, a.output_window, a.label_depth)
+    dev = torch.device(a.device)
+    head = Head(a.input_dim, a.hidden_size, a.kernel_size, a.output_window, a.label_depth).to(dev)
     opt = torch.optim.AdamW(head.parameters(), lr=a.lr, weight_decay=0.01)
     t_out = a.len // a.output_window if a.output_window > 0 else a.len
-    xs = [torch.rand(a.batch, a.len, a.input_dim) for _ in range(4)]
+    xs = [torch.rand(a.batch, a.len, a.input_dim).to(dev) for _ in range(4)]
     if a.criterion == "bce":
         loss_fn = torch.nn.BCEWithLogitsLoss()
-        ys = [torch.randint(0, 2, (a.batch, t_out, a.label_depth)).float() for _ in range(4)]
+        ys = [torch.randint(0, 2, (a.batch, t_out, a.label_depth)).float().to(dev) for _ in range(4)]
     else:
         ce = torch.nn.CrossEntropyLoss()
         loss_fn = lambda logits, y: ce(logits.reshape(-1, a.label_depth), y.reshape(-1))  # noqa: E731
-        ys = [torch.randint(0, a.label_depth, (a.batch, t_out)) for _ in range(4)]
+        ys = [torch.randint(0, a.label_depth, (a.batch, t_out)).to(dev) for _ in range(4)]
 
     def step(i):
         loss = loss_fn(head(xs[i % 4]), ys[i % 4])
         loss.backward()
         opt.step()
         opt.zero_grad()
+        if dev.type == "cuda":
+            loss.item()  # wait for the device, as bend's step does (its loss is read every step)
 
     step(0)  # warm-up
     steps, t0 = 0, time.perf_counter()

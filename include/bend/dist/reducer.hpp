@@ -18,6 +18,8 @@ class GradReducer {
   virtual void sum(float* data, int64_t n) = 0;
   // "mpi" or "nccl", for logs.
   virtual const char* name() const = 0;
+  // True when sum() takes CUDA device memory (NCCL), false for host memory (MPI).
+  virtual bool device_buffers() const = 0;
 };
 
 // Sums with MPI_Allreduce on `comm` (host buffers).
@@ -25,7 +27,9 @@ std::unique_ptr<GradReducer> make_mpi_reducer(Comm& comm);
 
 #ifdef BEND_WITH_NCCL
 // Sums with ncclAllReduce on CUDA device `device` (device buffers); the NCCL unique id is
-// broadcast over `comm`. Throws bend::Error naming the NCCL/CUDA failure.
+// broadcast over `comm`. sum() first waits for all work queued on the device (whatever stream
+// wrote `data`), returns once the result is in `data`. Throws bend::Error naming the NCCL/CUDA
+// failure.
 std::unique_ptr<GradReducer> make_nccl_reducer(Comm& comm, int device);
 #endif
 

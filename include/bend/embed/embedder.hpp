@@ -17,6 +17,9 @@ struct EmbedderOptions {
   int n_threads = 1;           // intra-op threads for this rank
   int local_rank = 0;          // selects the CUDA device when built with CUDA
   bool use_cuda = false;       // run on CUDA device `local_rank`
+  // `--precision`: "fp32" (default), or "bf16" / "fp16" = CUDA autocast of the LibTorch models
+  // (use_cuda only; bend/models/precision.hpp). Output vectors are float32 either way.
+  std::string precision = "fp32";
   // What each output vector is (`bend embed --output`): "hidden" (last hidden state, BEND's
   // default), "logits" (masked-LM head logits, dim = vocab size) or "loss" (per-token
   // cross-entropy of the input id under the masked-LM head, dim 1). Models without a masked-LM
@@ -94,7 +97,8 @@ struct EmbedderInfo {
 void register_embedder(EmbedderInfo info);
 // Builds the model named in opts.model. Throws bend::Error "unknown model 'x' (known: ...)",
 // and for an output other than hidden / logits / loss, logits or loss from a model without
-// lm_outputs, or a tokenizer given to a model without named_tokenizer.
+// lm_outputs, a tokenizer given to a model without named_tokenizer, or a precision other than
+// fp32 without use_cuda or for a model without checkpoint.
 std::unique_ptr<Embedder> make_embedder(const EmbedderOptions& opts);
 // Whether a model of this name is registered in this executable (torch models only in bend-torch).
 bool has_embedder(const std::string& name);

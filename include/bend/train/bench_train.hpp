@@ -9,6 +9,8 @@
 
 namespace bend {
 
+class Comm;
+
 struct TrainBenchSettings {
   HeadConfig head;            // input_dim, hidden, kernel, output_window, n_out
   LossConfig loss;            // bce (multi-hot targets) or cross_entropy (class ids)
@@ -54,5 +56,25 @@ struct LoadBenchResult {
 
 // Throws bend::Error as SplitReader does (missing or damaged data).
 LoadBenchResult bench_load_batches(const LoadBenchSettings& s);
+
+// `bend bench allreduce`: the gradient reducer bend train uses, timed on one fused buffer.
+struct AllreduceBenchSettings {
+  double mib = 64;       // buffer size per rank, MiB of float32
+  int iters = 20;        // timed sums, after one checked warm-up sum (at most 30: values grow)
+  bool use_cuda = false; // device buffer on cuda:<local rank>, summed by NCCL (CUDA builds)
+};
+
+struct AllreduceBenchResult {
+  std::string reducer;   // "mpi" or "nccl"
+  int n_ranks = 1;
+  double seconds_per_sum = 0;
+  double algbw_gb_s = 0;  // bytes / time (1e9 B/s)
+  double busbw_gb_s = 0;  // algbw * 2 (n - 1) / n, as nccl-tests reports it
+};
+
+// Collective over `comm`: fills each rank's buffer with rank + 1, checks that one sum gives
+// n (n + 1) / 2 everywhere (throws bend::Error naming the first wrong element), then times
+// `iters` in-place sums. Every rank gets the result (rank 0's timing).
+AllreduceBenchResult bench_allreduce(const AllreduceBenchSettings& s, Comm& comm);
 
 }  // namespace bend
