@@ -8,6 +8,7 @@
 
 #include "bend/core/error.hpp"
 #include "commands.hpp"
+#include "job_file.hpp"
 #include "torch_exec.hpp"
 #ifdef BEND_TORCH_BUILD
 #include "bend/models/register.hpp"
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   bend::add_bench_command(app);
   bend::add_genome_command(app);
   try {
+    bend::check_job_file_args(app, argc, argv);  // strict --config (job_file.hpp)
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
