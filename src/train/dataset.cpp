@@ -17,6 +17,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
+#include "bend/core/log.hpp"
 #include "bend/pipeline/manifest_check.hpp"
 #include "bend/store/example.hpp"
 #include "bend/store/h5_embeddings.hpp"
@@ -172,7 +173,11 @@ void SplitReader::open_h5_files() {
       h5_files_.push_back(std::make_unique<H5EmbeddingReader>(s.path, true));
       // Every table's and shard's CRC32C, as bend inspect checks them: altered embeddings or
       // labels are an error, not trained on (one streamed read of the file; docs/formats.md).
+      const double t0 = wall_seconds();
       h5_files_.back()->verify();
+      const double mib = static_cast<double>(file_size_or_neg(s.path)) / (1 << 20);
+      log_info("verified %s: every checksum, %.1f MiB in %.3f s", s.path.c_str(), mib,
+                wall_seconds() - t0);
       it = by_path.emplace(s.path, static_cast<int32_t>(h5_files_.size() - 1)).first;
       next_row.push_back(0);
       shard_crcs.push_back(h5_files_.back()->shard_crc32c());
