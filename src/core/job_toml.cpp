@@ -30,7 +30,11 @@ class LineParser {
   // A bare key (letters, digits, '-', '_') or a quoted one.
   std::string key() {
     skip_space();
-    if (peek() == '"' || peek() == '\'') return string_value().text;
+    if (peek() == '"' || peek() == '\'') {
+      std::string k = string_value().text;
+      if (k.empty()) error("empty key");
+      return k;
+    }
     size_t b = i_;
     while (i_ < s_.size() && is_bare(s_[i_])) ++i_;
     if (i_ == b) error("expected a key name" + (i_ < s_.size() ? " at '" + s_.substr(i_) + "'" : std::string()));
