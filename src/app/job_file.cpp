@@ -114,12 +114,19 @@ void check_job_file(const CLI::App& app, const std::string& path) {
 }  // namespace
 
 void check_job_file_args(const CLI::App& app, int argc, char** argv) {
+  const CLI::App* cur = &app;  // the subcommand the arguments have reached
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--") == 0) break;
-    if (std::strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
-      check_job_file(app, argv[i + 1]);
-    } else if (std::strncmp(argv[i], "--config=", 9) == 0) {
+    for (const CLI::App* sub : cur->get_subcommands([](const CLI::App*) { return true; })) {
+      if (sub->get_name() == argv[i]) cur = sub;
+    }
+    const bool config = std::strcmp(argv[i], "--config") == 0 || std::strncmp(argv[i], "--config=", 9) == 0;
+    // A subcommand's own --config (`bend model init --config config.json`) is not a job file.
+    if (!config || (cur != &app && find_option(*cur, "config"))) continue;
+    if (argv[i][8] == '=') {
       check_job_file(app, argv[i] + 9);
+    } else if (i + 1 < argc) {
+      check_job_file(app, argv[i + 1]);
     }
   }
 }

@@ -204,6 +204,24 @@ class Hardening(unittest.TestCase):
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("--threads 100000 is more than this rank can use", p.stderr)
 
+    def test_a_rank_0_error_mid_run_under_mpirun_exits_1_not_sigsegv(self):
+        # A bgzip FASTA cut after indexing: every rank's reads past the cut fail mid-run. Rank 0
+        # used to unwind under its running queue-server thread (SIGSEGV, exit 139).
+        gz = os.path.join(self.work, "cut.fa.gz")
+        with open(gz, "wb") as f:
+            subprocess.run(["bgzip", "-c", os.path.join(self.data, "genome", "demo.fa")], stdout=f, check=True)
+        bt.run(["samtools", "faidx", gz])
+        with open(gz, "r+b") as f:
+            f.truncate(os.path.getsize(gz) // 3)
+        bed = os.path.join(self.data, "histone_demo", "histone_demo.bed")
+        for i in range(3):
+            out = os.path.join(self.work, "cut_out%d" % i)
+            p = bt.bend(["embed", "--bed", bed, "--genome", gz, "--label-depth", "6", "--model", "onehot",
+                         "--out", out, "--shard-rows", "8"], np_ranks=2, check=False)
+            self.assertEqual(p.returncode, 1, p.stderr[-3000:])
+            self.assertNotIn("Segmentation fault", p.stdout + p.stderr)
+            self.assertIn("bend: error", p.stderr)
+
     def test_a_fifo_as_bed_is_refused(self):
         fifo = os.path.join(self.work, "fifo.bed")
         os.mkfifo(fifo)
@@ -255,6 +273,12 @@ class JobFiles(unittest.TestCase):
         self.expect("[train]\nlr = [0.1, 0.2]\n", 2, "takes one value")
         self.expect("[train]\nepochs = 1_000\n", 2, "'1_000' is not")
         self.expect("[embed]\nsplits = [\"train\", 3, true]\n", 2, "array element 'true'")
+
+    def test_a_subcommands_own_config_option_is_not_a_job_file(self):
+        cfg = os.path.join(bt.SOURCE_DIR, "tests", "models", "configs", "nt-v1-small.json")
+        p = bt.bend(["model", "init", "--arch", "nt", "--out", os.path.join(self.tmp, "m"),
+                     "--config", cfg, "--help"], check=False)
+        self.assertEqual(p.returncode, 0, p.stderr)
 
     def test_valid_values_pass(self):
         p = self.check("# c\n[embed]\nread-strand = false  # x\nflank = 256\nsplits = [\"a\", 'b']\n"
