@@ -12,6 +12,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/pipeline/manifest.hpp"
+#include "bend/pipeline/manifest_check.hpp"
 #include "bend/store/h5_embeddings.hpp"
 #include "bend/store/inspect.hpp"
 #include "cli_paths.hpp"
@@ -53,11 +54,13 @@ void check_h5_entries(const Target& t) {
   }
 }
 
-// Expands an output directory into its shards after checking each one's size against the manifest.
-void add_manifest_shards(const std::string& dir, std::vector<Target>& targets) {
+// Expands an output directory into its shards after checking the manifest (fields and
+// consistency, manifest_check.hpp) and each shard's size against it. Returns the manifest's status.
+std::string add_manifest_shards(const std::string& dir, std::vector<Target>& targets) {
   RunManifest m(dir);
   nlohmann::json doc;
   if (!m.load(doc)) fail("%s: no manifest.json (not a bend embed output directory)", dir.c_str());
+  const ManifestFacts facts = check_manifest(doc, m.manifest_path());
   std::map<int32_t, ShardEntry> rec = m.recorded_shards(&doc);
   for (const auto& kv : rec) {
     std::string path = path_join(dir, kv.second.file_name);
@@ -76,7 +79,11 @@ void add_manifest_shards(const std::string& dir, std::vector<Target>& targets) {
     targets.push_back({path, true, kv.second, {}});
   }
   std::fprintf(stderr, "%s: manifest status '%s', %zu of %d planned shards recorded\n", dir.c_str(),
-               doc.value("status", "?").c_str(), rec.size(), doc.value("planned_shards", -1));
+               facts.status.c_str(), rec.size(), static_cast<int>(facts.planned_shards));
+  if (facts.status == "complete") return "";
+  return strfmt("%s: manifest status '%s': the embedding is not complete (%zu of %lld planned shards "
+                "recorded; those were verified); rerun bend embed to finish it",
+                dir.c_str(), facts.status.c_str(), rec.size(), static_cast<long long>(facts.planned_shards));
 }
 
 void run_inspect(const InspectOptions& o) {
@@ -86,9 +93,11 @@ void run_inspect(const InspectOptions& o) {
                 o.records ? record_listing_header().c_str() : shard_summary_header().c_str());
   }
   std::vector<Target> targets;
+  std::string incomplete;  // the first output directory whose run is not complete
   for (const std::string& p : o.shards) {
     if (path_exists(path_join(p, "manifest.json"))) {
-      add_manifest_shards(p, targets);
+      std::string why = add_manifest_shards(p, targets);
+      if (incomplete.empty()) incomplete = why;
     } else {
       targets.push_back({p, false, ShardEntry(), {}});
     }
@@ -108,6 +117,7 @@ void run_inspect(const InspectOptions& o) {
     std::printf("%s\n", line.c_str());
   }
   if (std::fflush(stdout) != 0) fail("inspect: cannot write to standard output");
+  if (!incomplete.empty()) fail("%s", incomplete.c_str());
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/invocation.hpp"
 #include "commands.hpp"
+#include "job_file.hpp"
 #include "torch_exec.hpp"
 #ifdef BEND_TORCH_BUILD
 #include "bend/models/register.hpp"
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
   bend::add_genome_command(app);
   bend::add_variants_command(app);
   try {
+    bend::check_job_file_args(app, argc, argv);  // strict --config (job_file.hpp)
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help and --version (status 0) print through CLI11; a RuntimeError carries the exit

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -70,7 +71,12 @@ __attribute__((target("avx,f16c"))) size_t encode_half_f16c(const float* src, si
 
 bool have_f16c() {
   __builtin_cpu_init();
+#if defined(__clang__)  // clang 14 has no "f16c" for __builtin_cpu_supports (the fuzz build)
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  return __builtin_cpu_supports("avx") && __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+#else
   return __builtin_cpu_supports("avx") && __builtin_cpu_supports("f16c");
+#endif
 }
 
 // bfloat16, 8 floats at a time, same arithmetic as float_to_bfloat16. Returns the count done.

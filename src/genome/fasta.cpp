@@ -90,6 +90,7 @@ void check_fasta_file(const std::string& path) {
     fail("FASTA '%s': cannot access: %s", path.c_str(), std::strerror(errno));
   }
   if (S_ISDIR(st.st_mode)) fail("FASTA '%s': is a directory, not a FASTA file", path.c_str());
+  if (!S_ISREG(st.st_mode)) fail("FASTA '%s': not a regular file (a pipe or device?)", path.c_str());
   if (::access(path.c_str(), R_OK) != 0) {
     fail("FASTA '%s': cannot be read: %s", path.c_str(), std::strerror(errno));
   }
@@ -186,7 +187,11 @@ std::vector<FaiEntry> read_fai(const std::string& fai_path) {
       const char* q = tab;
       ok = parse_fai_number(q, eol, e.len_bp) && parse_fai_number(q, eol, e.offset_bytes) &&
            parse_fai_number(q, eol, e.line_bases) && parse_fai_number(q, eol, e.line_bytes) &&
-           e.line_bytes >= e.line_bases && (e.line_bases > 0 || e.len_bp == 0);
+           e.line_bytes >= e.line_bases && (e.line_bases > 0 || e.len_bp == 0) &&
+           e.line_bytes - e.line_bases <= 2;  // '\n' or "\r\n" (a huge one made fetch allocate TBs)
+      // The sequence's last byte must be addressable without overflow.
+      ok = ok && (e.len_bp == 0 ||
+                  (e.len_bp - 1) / e.line_bases <= (INT64_MAX / 2 - e.offset_bytes) / e.line_bytes);
     }
     if (!ok) {
       fail(

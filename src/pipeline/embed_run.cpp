@@ -9,6 +9,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bend/core/dir_lock.hpp"
+#include "bend/core/cpu_limits.hpp"
 #include "bend/core/bytes.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
@@ -42,6 +44,7 @@ struct Rank0State {
   std::map<int32_t, ShardEntry> done;  // finished shards (verified or new)
   json params, doc;
   std::unique_ptr<RunManifest> manifest;
+  std::unique_ptr<DirLock> dir_lock;  // the output directory, for the whole run
   std::unique_ptr<H5Rank0Files> h5;  // --format hdf5: the locked split files
 };
 
@@ -59,7 +62,7 @@ void choose_labels(const EmbedParams& p, Rank0State& s) {
   }
   if (!hdf5.empty()) {
     s.labels = labels_from_hdf5(hdf5, p.labels_dataset, static_cast<int64_t>(s.bed.rows.size()),
-                                p.bed_path);
+                                p.bed_path, p.label_depth);
     s.labels_kind = "hdf5";
     s.params["labels_crc32c"] = crc_hex(file_crc32c(hdf5));
     s.params["labels_dataset"] = p.labels_dataset;
@@ -190,7 +193,7 @@ void check_settings(const EmbedParams& p) {
   }
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
   if (p.flank_bp < 0) fail("--flank must not be negative (got %lld)", (long long)p.flank_bp);
-  if (p.model.n_threads < 1) fail("--threads must be at least 1 (got %d)", p.model.n_threads);
+  check_thread_count(p.model.n_threads, "--threads");
   check_output_format(p.format, p.compression);
 #ifndef BEND_WITH_CUDA
   if (p.model.use_cuda) fail("--cuda: this bend was built without CUDA (see docs/cli.md)");
@@ -212,6 +215,8 @@ void prepare_rank0(const EmbedParams& p, const Embedder& model, Rank0State& s) {
   s.params["genome_index_crc32c"] = path_exists(fai) ? crc_hex(file_crc32c(fai)) : "";
   choose_labels(p, s);
   s.shards = plan_shards(s.bed, p);
+  make_dirs(p.out_dir);
+  s.dir_lock = std::make_unique<DirLock>(p.out_dir, "bend embed");  // one run per directory
   if (p.format == "hdf5") s.h5 = std::make_unique<H5Rank0Files>(p.out_dir, s.shards);  // locks first
   check_output_dir(p, s);
   if (s.h5) s.h5->decide(s.params, p.overwrite, path_exists(s.manifest->manifest_path()), s.done);

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bend/core/cpu_limits.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
@@ -83,7 +84,7 @@ void check_genome_settings(const GenomeParams& p) {
   if (!(p.max_n >= 0 && p.max_n <= 1)) fail("--max-n must be a fraction in [0, 1] (got %g)", p.max_n);
   if (p.shard_windows < 1) fail("--shard-windows must be at least 1 (got %lld)", (long long)p.shard_windows);
   if (p.batch_nt < 1) fail("--batch-nt must be at least 1 (got %lld)", (long long)p.batch_nt);
-  if (p.model.n_threads < 1) fail("--threads must be at least 1 (got %d)", p.model.n_threads);
+  check_thread_count(p.model.n_threads, "--threads");
   if (!p.chroms.empty() && !p.regions_path.empty()) fail("--chroms and --regions cannot be combined");
   check_output_format(p.format, p.compression);
   if (p.token_level && parse_reduce(p.reduce) != kReduceNone) {

@@ -31,7 +31,15 @@ ShardEntry shard_entry_from_json(const nlohmann::json& j) {
   e.n_records = j.at("records").get<int64_t>();
   e.n_bp = j.at("nt").get<int64_t>();
   e.file_bytes = j.at("bytes").get<uint64_t>();
-  e.file_crc32c = static_cast<uint32_t>(std::stoul(j.at("crc32c").get<std::string>(), nullptr, 16));
+  // Strictly 8 hex digits (std::stoul took "12zz" as 0x12 and threw a bare "stoul" on "zz").
+  const std::string crc = j.at("crc32c").get<std::string>();
+  e.file_crc32c = 0;
+  for (size_t i = 0; i < crc.size() || i < 8; ++i) {
+    const char c = i < crc.size() ? crc[i] : '?';
+    const int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0 || crc.size() != 8) fail("manifest shard %d: crc32c \"%s\" is not 8 hex digits", e.shard_id, crc.c_str());
+    e.file_crc32c = (e.file_crc32c << 4) | static_cast<uint32_t>(d);
+  }
   return e;
 }
 

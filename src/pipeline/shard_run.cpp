@@ -1,6 +1,9 @@
 #include "bend/pipeline/shard_run.hpp"
 
+#include <cstdio>
 #include <cstring>
+#include <exception>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -13,6 +16,16 @@ namespace bend {
 
 namespace {
 
+// Rank 0 of a multi-rank job, while its queue server runs: prints the error and ends the whole
+// job with exit status 1 (MPI_Abort), without unwinding (which would free what the server uses).
+[[noreturn]] void abort_job(Comm& comm, const char* what) {
+  static std::mutex once;
+  once.lock();  // the worker and the server thread may both fail: one message, one abort
+  std::fprintf(stderr, "bend: error: %s\n", what);
+  std::fflush(stderr);
+  comm.abort(1);
+}
+
 // Step 1 on rank 0: serve the queue on a thread while this rank's own pipeline runs.
 // Returns the signal that stopped the run, or 0.
 int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
@@ -23,20 +36,29 @@ int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
     ++n_done_now;
   };
   Dispatcher dispatcher(comm, std::move(plan.todo), plan.build, on_done, progress, counters);
-  std::thread server([&] { dispatcher.serve(); });
+  std::exception_ptr server_error;  // one rank only: rethrown after the join
+  std::thread server([&] {
+    try {
+      dispatcher.serve();
+    } catch (const std::exception& e) {  // a full disk in the journal, a bad row in build()
+      if (comm.size() > 1) abort_job(comm, e.what());
+      server_error = std::current_exception();
+    }
+  });
   try {
     work(dispatcher, counters);
-  } catch (...) {
+  } catch (const std::exception& e) {
     dispatcher.local_finished();
-    if (comm.size() == 1) {
-      server.join();
-    } else {
-      server.detach();  // the caller aborts the job (remote ranks wait on this one)
-    }
+    // Remote ranks wait on this rank's queue, so the job ends here: unwinding first would
+    // destroy the dispatcher, the plan and the run's state under the server thread still
+    // serving them (SIGSEGV instead of exit 1).
+    if (comm.size() > 1) abort_job(comm, e.what());
+    server.join();
     throw;
   }
   dispatcher.local_finished();
   server.join();
+  if (server_error) std::rethrow_exception(server_error);
   // A signal that came as the pipeline drained may have dropped shards after serve()'s last poll.
   if (stop_requested()) dispatcher.stop(stop_signal(), comm.rank());
   progress.maybe_print(true);

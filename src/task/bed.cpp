@@ -39,6 +39,8 @@ std::unique_ptr<FILE, int (*)(FILE*)> open_bed(const std::string& path) {
     fail("BED '%s': cannot access: %s", path.c_str(), std::strerror(errno));
   }
   if (S_ISDIR(st.st_mode)) fail("BED '%s': is a directory, not a BED file", path.c_str());
+  // A FIFO or device would block or be read once of the two passes read_bed makes.
+  if (!S_ISREG(st.st_mode)) fail("BED '%s': not a regular file (a pipe or device?)", path.c_str());
   FILE* f = std::fopen(path.c_str(), "rb");
   if (!f) fail("BED '%s': cannot open: %s", path.c_str(), std::strerror(errno));
   return {f, &std::fclose};
@@ -84,6 +86,14 @@ std::string_view trim(std::string_view s) {
   size_t b = 0, e = s.size();
   while (b < e && is_space(s[b])) ++b;
   while (e > b && is_space(s[e - 1])) --e;
+  return s.substr(b, e - b);
+}
+
+// `s` without spaces, CR, VT and FF at either end (tabs kept: they separate fields).
+std::string_view trim_pad(std::string_view s) {
+  size_t b = 0, e = s.size();
+  while (b < e && s[b] != '\t' && is_space(s[b])) ++b;
+  while (e > b && s[e - 1] != '\t' && is_space(s[e - 1])) --e;
   return s.substr(b, e - b);
 }
 
@@ -147,13 +157,16 @@ std::string join(const Fields& f) {
 class Interner {
  public:
   explicit Interner(std::vector<std::string>& names) : names_(names) {}
-  int32_t id(std::string_view name) {
+  // `added` (optional) is set to whether `name` was new.
+  int32_t id(std::string_view name, bool* added = nullptr) {
+    if (added) *added = false;
     if (last_ >= 0 && names_[last_] == name) return last_;
     std::string key = str(name);
     auto it = ids_.find(key);
     if (it == ids_.end()) {
       it = ids_.emplace(key, static_cast<int32_t>(names_.size())).first;
       names_.push_back(key);
+      if (added) *added = true;
     }
     last_ = it->second;
     return last_;
@@ -173,12 +186,15 @@ class BedParser {
 
   void header(const Fields& f, int64_t line_no);
   void headerless(const Fields& f, int64_t line_no);
-  void row(const Fields& f, int64_t line_no);
+  // `tabs`: the line is tab-separated (every field present, empty ones included).
+  void row(const Fields& f, int64_t line_no, bool tabs);
   // At most this many data rows follow (the file's line count): label offsets are reserved once.
   void expect_rows(int64_t n) { expected_rows_ = n; }
 
  private:
   void parse_label(std::string_view s, int64_t line_no);
+  void check_required_fields(const Fields& f, int64_t line_no, bool label_dropped) const;
+  void check_split_name(std::string_view name, int64_t line_no) const;
 
   BedTable& t_;
   const BedOptions& opt_;
@@ -231,6 +247,30 @@ void BedParser::headerless(const Fields& f, int64_t line_no) {
   }
 }
 
+// Every column but the label and extra ones must have a value: chromosome, start, end, strand,
+// split. An empty one is an error naming its column.
+void BedParser::check_required_fields(const Fields& f, int64_t line_no, bool label_dropped) const {
+  auto check = [&](int i, const char* name) {
+    if (i < 0) return;
+    const int at = label_dropped && i > label_col_ ? i - 1 : i;
+    if (at < static_cast<int>(f.size()) && f[at].empty()) {
+      fail_at(t_.path, line_no, strfmt("empty %s field (column %d)", name, i + 1));
+    }
+  };
+  check(0, "chromosome");
+  check(1, "start");
+  check(2, "end");
+  check(strand_col_, "strand");
+  check(split_col_, "split");
+}
+
+// Split names become file names (`<split>-NNNNN.tfrecord`, `<split>.h5`): letters, digits,
+// '_', '-' and '.', not starting with '.', at most kMaxSplitNameLen characters.
+void BedParser::check_split_name(std::string_view name, int64_t line_no) const {
+  std::string why = split_name_problem(name);
+  if (!why.empty()) fail_at(t_.path, line_no, "split name '" + str(name) + "' " + why);
+}
+
 void BedParser::parse_label(std::string_view s, int64_t line_no) {
   size_t b = 0;
   while (!s.empty()) {
@@ -253,11 +293,24 @@ void BedParser::parse_label(std::string_view s, int64_t line_no) {
   }
 }
 
-void BedParser::row(const Fields& f, int64_t line_no) {
+// A split column value that reads as a label (class ids and commas): in a space-separated row
+// one field short, the split is then more likely missing than the label empty.
+bool looks_like_label(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if ((c < '0' || c > '9') && c != ',') return false;
+  }
+  return true;
+}
+
+void BedParser::row(const Fields& f, int64_t line_no, bool tabs) {
   const int n = static_cast<int>(f.size());
   bool label_dropped = false;  // space-separated row whose empty label collapsed away
   if (t_.has_header && n != n_cols_) {
-    if (n == n_cols_ - 1 && label_col_ >= 0) {
+    // Only runs of spaces can swallow an empty label; a tab-separated row has every field.
+    const int split_at = split_col_ > label_col_ ? split_col_ - 1 : split_col_;
+    if (!tabs && n == n_cols_ - 1 && label_col_ >= 0 &&
+        (split_at < 0 || !looks_like_label(f[split_at]))) {
       label_dropped = true;
     } else {
       fail_at(t_.path, line_no,
@@ -277,7 +330,7 @@ void BedParser::row(const Fields& f, int64_t line_no) {
   if (skipped != (t_.line_skips.empty() ? 0 : t_.line_skips.back().second)) {
     t_.line_skips.emplace_back(row_index, skipped);
   }
-  if (f[0].empty()) fail_at(t_.path, line_no, "empty chromosome name");
+  check_required_fields(f, line_no, label_dropped);
   r.chrom_id = chroms_.id(f[0]);
   if (!parse_count(f[1], r.start_bp)) {
     fail_at(t_.path, line_no, "start '" + str(f[1]) + "' is not a non-negative integer");
@@ -304,8 +357,10 @@ void BedParser::row(const Fields& f, int64_t line_no) {
     }
     t_.label_offsets.push_back(static_cast<int64_t>(t_.label_ids.size()));
   }
-  if (split_col_ >= 0 && col(split_col_).empty()) fail_at(t_.path, line_no, "empty split");
-  const int32_t split = split_col_ >= 0 ? splits_.id(col(split_col_)) : splits_.id(opt_.default_split);
+  bool added = false;
+  const std::string_view split_name = split_col_ >= 0 ? col(split_col_) : std::string_view(opt_.default_split);
+  const int32_t split = splits_.id(split_name, &added);
+  if (added) check_split_name(split_name, line_no);
   if (split >= kMaxSplits) fail_at(t_.path, line_no, strfmt("more than %d different splits", kMaxSplits));
   r.split_id = static_cast<int16_t>(split);
   t_.rows.push_back(r);
@@ -317,6 +372,23 @@ bool looks_like_header(const Fields& f) {
 }
 
 }  // namespace
+
+std::string split_name_problem(std::string_view name) {
+  if (name.empty()) return "is empty";
+  if (name.size() > static_cast<size_t>(kMaxSplitNameLen)) {
+    return strfmt("is longer than %d characters", kMaxSplitNameLen);
+  }
+  if (name[0] == '.') return "starts with '.' (split names become file names)";
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '_' || c == '-' || c == '.';
+    if (!ok) {
+      return "has characters other than letters, digits, '_', '-' and '.' (split names become "
+             "file names)";
+    }
+  }
+  return "";
+}
 
 BedTable read_bed(const std::string& path, const BedOptions& opt) {
   BedTable t;
@@ -333,8 +405,9 @@ BedTable read_bed(const std::string& path, const BedOptions& opt) {
   int64_t line_no = 0;
   for_each_line(path, [&](std::string_view raw) {
     ++line_no;
-    std::string_view line = trim(raw);
-    if (line.empty()) return;
+    if (trim(raw).empty()) return;  // blank (spaces, tabs, CR only)
+    // Tabs at either end are empty fields of a tab-separated row, not padding.
+    std::string_view line = trim_pad(raw);
     if (line[0] == '#') {  // comment, or a '#chrom start end ...' header on the first line
       split_fields(trim(line.substr(1)), f);
       if (!started && looks_like_header(f)) {
@@ -344,6 +417,7 @@ BedTable read_bed(const std::string& path, const BedOptions& opt) {
       return;
     }
     split_fields(line, f);
+    const bool tabs = line.find('\t') != std::string_view::npos;
     if (!started && (f[0] == "track" || f[0] == "browser")) return;  // UCSC browser lines
     if (!started) {
       started = true;
@@ -353,7 +427,7 @@ BedTable read_bed(const std::string& path, const BedOptions& opt) {
       }
       parser.headerless(f, line_no);
     }
-    parser.row(f, line_no);
+    parser.row(f, line_no, tabs);
   });
   if (t.rows.empty()) fail("BED '%s': no data rows", path.c_str());
   return t;

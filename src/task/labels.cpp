@@ -5,7 +5,10 @@
 #include <hdf5.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cmath>
 #include <cstring>
 #include <mutex>
 
@@ -122,21 +125,9 @@ class H5Handle {
   herr_t (*close_)(hid_t) = nullptr;
 };
 
-// "a, b, c" of up to 10 top-level names in the file, for "dataset not found" messages.
-std::string top_level_names(hid_t file) {
-  H5G_info_t info;
-  if (H5Gget_info(file, &info) < 0) return "?";
-  std::string out;
-  for (hsize_t i = 0; i < info.nlinks && i < 10; ++i) {
-    char name[256];
-    ssize_t n = H5Lget_name_by_idx(file, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
-                                   H5P_DEFAULT);
-    if (n < 0) continue;
-    out += (out.empty() ? "" : ", ") + std::string(name);
-  }
-  if (info.nlinks > 10) out += strfmt(", ... (%llu in total)", (unsigned long long)info.nlinks);
-  return out.empty() ? "nothing" : out;
-}
+// A label row longer than this is refused before it is read (corrupt shapes and lengths made
+// one row gigabytes); per-nucleotide labels of BEND rows are ~10^4 values.
+constexpr hsize_t kMaxRowValues = hsize_t(1) << 26;
 
 bool is_hdf5_file(const std::string& path) {
 #if H5_VERSION_GE(1, 12, 0)
@@ -149,7 +140,7 @@ bool is_hdf5_file(const std::string& path) {
 class Hdf5Labels : public LabelSource {
  public:
   Hdf5Labels(const std::string& path, const std::string& dataset, int64_t n_bed_rows,
-             const std::string& bed_path);
+             const std::string& bed_path, int32_t label_depth);
   ~Hdf5Labels() override;
   void read(int64_t row, LabelRow& out) override;
   std::string describe() const override;
@@ -160,9 +151,11 @@ class Hdf5Labels : public LabelSource {
   void close_all();
   void read_fixed(LabelRow& out);
   void read_vlen(LabelRow& out);
+  void check_range(const LabelRow& out) const;
   std::string where() const { return path_ + ":/" + dataset_; }
 
   std::string path_, dataset_;
+  int32_t label_depth_ = 0;  // > 0: integer labels must be < max(label_depth, 2)
   H5Handle file_, dset_, file_space_, mem_space_, vlen_type_;
   bool vlen_ = false;
   bool is_float_ = false;
@@ -173,8 +166,8 @@ class Hdf5Labels : public LabelSource {
 };
 
 Hdf5Labels::Hdf5Labels(const std::string& path, const std::string& dataset, int64_t n_bed_rows,
-                       const std::string& bed_path)
-    : path_(path), dataset_(dataset) {
+                       const std::string& bed_path, int32_t label_depth)
+    : path_(path), dataset_(dataset), label_depth_(label_depth) {
   LibraryLock lock(hdf5_mutex());
   QuietHdf5 quiet;
   try {
@@ -226,16 +219,28 @@ void Hdf5Labels::open_dataset() {
   }
   dset_.reset(H5Dopen2(file_.get(), d, dapl.get()), H5Dclose);
   if (!dset_.ok()) {
-    fail("%s: dataset '%s' not found (the file has: %s)", p, d,
-         top_level_names(file_.get()).c_str());
+    // The file's names are not listed: on a corrupt file that walks the damaged group B-tree
+    // and crashed inside libhdf5 (H5Gget_info -> H5G__node_sumup: SIGSEGV), even where the
+    // lookup of this one name failed cleanly (a fuzzing finding, tests/fuzz/corpus/h5_labels).
+    const htri_t exists = H5Lexists(file_.get(), d, H5P_DEFAULT);
+    if (exists > 0) fail("%s: dataset '%s' exists but cannot be opened (corrupt file?)", p, d);
+    fail("%s: dataset '%s' not found or unreadable (h5ls %s lists the file's datasets; give "
+         "--labels-dataset)", p, d, p);
   }
   H5Handle type(H5Dget_type(dset_.get()), H5Tclose);
   if (!type.ok()) fail("%s: cannot read the type of dataset '%s'", p, d);
   H5T_class_t cls = H5Tget_class(type.get());
+  size_t elem_bytes = H5Tget_size(type.get());
   if (cls == H5T_VLEN) {
     vlen_ = true;
     H5Handle base(H5Tget_super(type.get()), H5Tclose);
     cls = base.ok() ? H5Tget_class(base.get()) : H5T_NO_CLASS;
+    elem_bytes = base.ok() ? H5Tget_size(base.get()) : 0;
+  }
+  // A corrupt type can claim elements of gigabytes, which libhdf5 then converts for minutes.
+  if ((cls == H5T_INTEGER || cls == H5T_FLOAT) && (elem_bytes == 0 || elem_bytes > 8)) {
+    fail("%s: dataset '%s' has %zu-byte elements; labels are integers or floats of 1-8 bytes "
+         "(corrupt file?)", p, d, elem_bytes);
   }
   if (cls != H5T_INTEGER && cls != H5T_FLOAT) {
     fail(
@@ -261,7 +266,14 @@ void Hdf5Labels::open_dataset() {
   count_[0] = 1;
   row_shape_.assign(dims_.begin() + 1, dims_.end());
   row_elems_ = 1;
-  for (int64_t v : row_shape_) row_elems_ *= v;
+  for (int64_t v : row_shape_) {
+    // A corrupt shape made one row tens of GB (a 2^31-value vector filled for minutes).
+    if (v < 0 || (v > 0 && row_elems_ > static_cast<int64_t>(kMaxRowValues) / v)) {
+      fail("%s: dataset '%s' has rows of more than %llu values (corrupt file?)", p, d,
+           (unsigned long long)kMaxRowValues);
+    }
+    row_elems_ *= v;
+  }
   mem_space_.reset(H5Screate_simple(rank, count_.data(), nullptr), H5Sclose);
   if (!mem_space_.ok()) fail("%s: cannot create an HDF5 dataspace", p);
   if (vlen_) {
@@ -290,6 +302,32 @@ void Hdf5Labels::read(int64_t row, LabelRow& out) {
   } else {
     read_fixed(out);
   }
+  check_range(out);
+}
+
+// With --label-depth, labels are class ids or 0/1 flags as in the BED label column: never
+// negative (-1 is what corrupt bytes or a fill value look like), below max(label_depth, 2).
+// Floats must always be finite. (bend train checks every label against its criterion again.)
+void Hdf5Labels::check_range(const LabelRow& out) const {
+  if (label_depth_ > 0) {
+    const int64_t limit = std::max<int64_t>(label_depth_, 2);
+    for (size_t i = 0; i < out.ints.size(); ++i) {
+      const int64_t v = out.ints[i];
+      if (v < 0 || v >= limit) {
+        fail("%s: row %lld, value %zu: label %lld is outside 0..%lld for label_depth %d (labels "
+             "are class ids or 0/1; the file is corrupt or not this task's)",
+             where().c_str(), (long long)start_[0], i, (long long)v, (long long)(limit - 1),
+             label_depth_);
+      }
+    }
+  }
+  for (size_t i = 0; i < out.floats.size(); ++i) {
+    const float v = out.floats[i];
+    if (!std::isfinite(v)) {
+      fail("%s: row %lld, value %zu: label %g is not finite (the file is corrupt)",
+           where().c_str(), (long long)start_[0], i, static_cast<double>(v));
+    }
+  }
 }
 
 void Hdf5Labels::read_fixed(LabelRow& out) {
@@ -308,7 +346,17 @@ void Hdf5Labels::read_fixed(LabelRow& out) {
   if (rc < 0) fail("%s: reading row %lld failed", where().c_str(), (long long)start_[0]);
 }
 
+
 void Hdf5Labels::read_vlen(LabelRow& out) {
+  hsize_t n_bytes = 0;
+  if (H5Dvlen_get_buf_size(dset_.get(), vlen_type_.get(), file_space_.get(), &n_bytes) < 0) {
+    fail("%s: cannot read the length of row %lld (corrupt file?)", where().c_str(), (long long)start_[0]);
+  }
+  if (n_bytes / sizeof(int64_t) > kMaxRowValues) {
+    fail("%s: row %lld claims %llu bytes of labels, more than %llu values (corrupt file?)",
+         where().c_str(), (long long)start_[0], (unsigned long long)n_bytes,
+         (unsigned long long)kMaxRowValues);
+  }
   hvl_t v{0, nullptr};
   if (H5Dread(dset_.get(), vlen_type_.get(), mem_space_.get(), file_space_.get(), H5P_DEFAULT, &v) <
       0) {
@@ -347,8 +395,9 @@ std::unique_ptr<LabelSource> labels_from_column(const BedTable& bed, int32_t lab
 }
 
 std::unique_ptr<LabelSource> labels_from_hdf5(const std::string& path, const std::string& dataset,
-                                              int64_t n_bed_rows, const std::string& bed_path) {
-  return std::unique_ptr<LabelSource>(new Hdf5Labels(path, dataset, n_bed_rows, bed_path));
+                                              int64_t n_bed_rows, const std::string& bed_path,
+                                              int32_t label_depth) {
+  return std::unique_ptr<LabelSource>(new Hdf5Labels(path, dataset, n_bed_rows, bed_path, label_depth));
 }
 
 std::unique_ptr<LabelSource> labels_none() {

@@ -17,6 +17,8 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/half.hpp"
+#include "bend/core/log.hpp"
+#include "bend/pipeline/manifest_check.hpp"
 #include "bend/store/example.hpp"
 #include "bend/store/h5_embeddings.hpp"
 #include "bend/train/upsample.hpp"
@@ -64,6 +66,7 @@ json load_manifest(const std::string& dir) {
     fail("embedding in %s is not complete (manifest status \"%s\"): rerun bend embed", dir.c_str(),
          status.c_str());
   }
+  check_manifest(doc, path);  // planned = recorded shards, splits and totals agree
   return doc;
 }
 
@@ -110,12 +113,14 @@ SplitReader::SplitReader(const std::string& embed_dir, const std::vector<std::st
     dim_ = doc.at("model").at("dim").get<int64_t>();
     std::map<std::string, std::vector<ShardInfo>> by_split;
     for (const json& j : doc.at("shards")) {
+      const ShardEntry e = parse_shard_entry(j, mpath);  // checked by load_manifest already
       ShardInfo s;
-      s.split = j.at("split").get<std::string>();
-      s.path = path_join(embed_dir, j.at("file").get<std::string>());
-      s.shard_id = j.at("shard").get<int32_t>();
-      s.n_records = j.at("records").get<int64_t>();
-      s.file_bytes = j.at("bytes").get<int64_t>();
+      s.split = e.split;
+      s.path = path_join(embed_dir, e.file_name);
+      s.shard_id = e.shard_id;
+      s.n_records = e.n_records;
+      s.file_bytes = static_cast<int64_t>(e.file_bytes);
+      s.crc32c = e.file_crc32c;
       by_split[s.split].push_back(s);
     }
     for (size_t i = 0; i < splits.size(); ++i) {
@@ -155,6 +160,8 @@ void SplitReader::open_h5_files() {
   h5_of_shard_.assign(shards_.size(), -1);
   std::map<std::string, int32_t> by_path;
   std::vector<int64_t> next_row;
+  std::vector<std::vector<uint32_t>> shard_crcs;  // per file: its stored shard checksums
+  std::vector<size_t> n_shards_seen;
   for (size_t i = 0; i < shards_.size(); ++i) {
     ShardInfo& s = shards_[i];
     if (!is_h5_path(s.path)) continue;
@@ -164,16 +171,33 @@ void SplitReader::open_h5_files() {
         fail("%s listed in manifest.json is missing (rerun bend embed to write it)", s.path.c_str());
       }
       h5_files_.push_back(std::make_unique<H5EmbeddingReader>(s.path, true));
+      // Every table's and shard's CRC32C, as bend inspect checks them: altered embeddings or
+      // labels are an error, not trained on (one streamed read of the file; docs/formats.md).
+      const double t0 = wall_seconds();
+      h5_files_.back()->verify();
+      const double mib = static_cast<double>(file_size_or_neg(s.path)) / (1 << 20);
+      log_info("verified %s: every checksum, %.1f MiB in %.3f s", s.path.c_str(), mib,
+                wall_seconds() - t0);
       it = by_path.emplace(s.path, static_cast<int32_t>(h5_files_.size() - 1)).first;
       next_row.push_back(0);
+      shard_crcs.push_back(h5_files_.back()->shard_crc32c());
+      n_shards_seen.push_back(0);
     }
     h5_of_shard_[i] = it->second;
+    // The file's k-th shard must carry the manifest's checksum (the file is not another run's).
+    const std::vector<uint32_t>& stored = shard_crcs[it->second];
+    const size_t k = n_shards_seen[it->second]++;
+    if (k >= stored.size() || stored[k] != s.crc32c) {
+      fail("%s: shard %zu (manifest shard %d): CRC32C %s, manifest.json says %08x (changed after "
+           "bend embed? rerun bend embed)", s.path.c_str(), k, s.shard_id,
+           k < stored.size() ? strfmt("%08x", stored[k]).c_str() : "(none)", s.crc32c);
+    }
     s.first_row = next_row[it->second];
     next_row[it->second] += s.n_records;
   }
   for (size_t f = 0; f < h5_files_.size(); ++f) {
     const H5SplitLayout& L = h5_files_[f]->layout();
-    if (next_row[f] != L.n_rows() || L.dim != dim_) {
+    if (next_row[f] != L.n_rows() || L.dim != dim_ || n_shards_seen[f] != shard_crcs[f].size()) {
       fail("%s: %lld rows of dim %lld, but manifest.json lists %lld rows of dim %lld (changed "
            "after bend embed? rerun bend embed)", h5_files_[f]->path().c_str(), ll(L.n_rows()),
            ll(L.dim), ll(next_row[f]), ll(dim_));
@@ -251,6 +275,7 @@ void SplitReader::read(RecordRef r, Sample& out, bool borrow, bool defer_crc) {
   }
   if (h5_of_shard_[r.shard] >= 0) {
     read_h5(r, out);
+    check_labels(r, out);
     return;
   }
   size_t n_bytes = 0;
@@ -294,6 +319,28 @@ void SplitReader::read(RecordRef r, Sample& out, bool borrow, bool defer_crc) {
     }
   }
   out.label_shape = view.outputs_shape;
+  check_labels(r, out);
+}
+
+void SplitReader::set_label_range(float lo, float hi, bool integral) {
+  check_labels_ = true;
+  label_lo_ = lo;
+  label_hi_ = hi;
+  label_integral_ = integral;
+}
+
+void SplitReader::check_labels(RecordRef r, const Sample& s) const {
+  if (!check_labels_) return;
+  for (size_t i = 0; i < s.labels.size(); ++i) {
+    const float v = s.labels[i];
+    if (v == kLabelPad) continue;
+    if (std::isfinite(v) && v >= label_lo_ && v <= label_hi_ && (!label_integral_ || v == std::floor(v))) continue;
+    fail("%s: BED row %lld, label value %zu is %g; the training config's criterion needs %s in "
+         "%g..%g (corrupt labels, or labels of another task)",
+         where(r).c_str(), ll(s.index), i, static_cast<double>(v),
+         label_integral_ ? "class ids" : "values", static_cast<double>(label_lo_),
+         static_cast<double>(label_hi_));
+  }
 }
 
 // ---- order ----------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "bend/core/cpu_limits.hpp"
 #include "bend/core/error.hpp"
 #include "bend/train/head_config.hpp"
 
@@ -15,7 +16,7 @@ void validate_train_config(const TrainConfig& c) {
   if (c.batch_size < 1) fail("--batch-size must be at least 1 (got %lld)", (long long)c.batch_size);
   if (c.grad_accum < 1) fail("--gradient-accumulation must be at least 1 (got %d)", c.grad_accum);
   if (c.shuffle_buffer < 1) fail("--shuffle-buffer must be at least 1 (got %lld)", (long long)c.shuffle_buffer);
-  if (c.threads < 1) fail("--threads must be at least 1 (got %d)", c.threads);
+  check_thread_count(c.threads, "--threads");
   if (!(c.lr > 0)) fail("--lr must be positive (got %g)", c.lr);
   if (c.weight_decay < 0) fail("--weight-decay must not be negative (got %g)", c.weight_decay);
   if (c.cv && (c.fold < 1 || c.fold > 10)) fail("--fold must be 1..10 with --cv (got %d)", c.fold);

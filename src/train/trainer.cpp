@@ -5,6 +5,7 @@
 #include <cmath>
 #include <csignal>
 #include <cstring>
+#include <limits>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +13,7 @@
 #include "adamw.hpp"
 #include "bend/core/alloc_tuning.hpp"
 #include "batch_loader.hpp"
+#include "bend/core/dir_lock.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
@@ -43,6 +45,7 @@ class TrainRun {
  public:
   TrainRun(const TrainConfig& cfg, Comm& comm) : cfg_(cfg), comm_(comm) {}
   void setup();
+  void set_label_ranges();
   void train();
   void test();
 
@@ -64,6 +67,7 @@ class TrainRun {
   const TrainConfig& cfg_;
   Comm& comm_;
   std::unique_ptr<SplitReader> train_, valid_, test_;
+  std::unique_ptr<DirLock> out_lock_;  // rank 0: no second bend train writes --out meanwhile
   HeadConfig head_cfg_;
   LossConfig loss_;
   torch::Device device_{torch::kCPU};  // CPU, or cuda:<local rank> with --cuda
@@ -115,6 +119,20 @@ void choose_splits(const TrainConfig& c, std::vector<std::string>& tr, std::vect
   }
 }
 
+// Labels each criterion accepts, checked on every record read (SplitReader::set_label_range).
+void TrainRun::set_label_ranges() {
+  const float big = std::numeric_limits<float>::max();
+  float lo = 0, hi = big;
+  bool integral = false;
+  switch (loss_.criterion) {
+    case Criterion::kCrossEntropy: hi = static_cast<float>(cfg_.n_out - 1); integral = true; break;
+    case Criterion::kBCE: hi = 1; break;
+    case Criterion::kPoisson: break;
+    case Criterion::kMSE: lo = -big; break;
+  }
+  for (SplitReader* r : {train_.get(), valid_.get(), test_.get()}) r->set_label_range(lo, hi, integral);
+}
+
 void TrainRun::setup() {
   collective_check(comm_, "checking the training settings", [&] {
     validate_train_config(cfg_);
@@ -125,6 +143,7 @@ void TrainRun::setup() {
     test_ = std::make_unique<SplitReader>(cfg_.data_dir, te);
     head_cfg_ = {train_->dim(), cfg_.hidden, cfg_.kernel, cfg_.output_window, cfg_.n_out};
     loss_.criterion = parse_criterion(cfg_.criterion);
+    set_label_ranges();
     loss_.class_weights = cfg_.class_weights;
     loss_.pos_weight = cfg_.pos_weight;
     if (cfg_.input_dim > 0 && cfg_.input_dim != train_->dim()) {
@@ -144,6 +163,7 @@ void TrainRun::setup() {
     config_json_ = j.dump();
     if (comm_.rank() == 0) {
       make_dirs(path_join(cfg_.out_dir, "checkpoints"));
+      out_lock_ = std::make_unique<DirLock>(cfg_.out_dir, "bend train");
       auto join = [](const std::vector<std::string>& v) {
         std::string s;
         for (const std::string& x : v) s += (s.empty() ? "" : ",") + x;

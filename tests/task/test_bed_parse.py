@@ -226,6 +226,48 @@ class Errors(unittest.TestCase):
         self.expect(self.H + "chr1\t1\t2\t+\t0,3\ttrain\n", 2, "label id 3 is >= label_depth 3",
                     "--depth", "3")
 
+    def test_tab_rows_need_every_field(self):
+        # One field short: the label is not silently taken as empty (all-zero labels).
+        self.expect(self.H + "chr1\t1\t2\t+\ttrain\n", 2, "missing columns")
+        # A trailing tab is an empty split, not the label read as the split name.
+        self.expect(self.H + "chr1\t1\t2\t+\t1\t\n", 2, "empty split field (column 6)")
+        self.expect(self.H + "chr1\t1\t2\t+\t1\t \n", 2, "empty split field")
+        self.expect(self.H + "chr1\t1\t2\t\t1\ttrain\n", 2, "empty strand field (column 4)")
+        self.expect(self.H + "\t1\t2\t+\t1\ttrain\n", 2, "empty chromosome field (column 1)")
+        self.expect(self.H + "chr1\t\t2\t+\t1\ttrain\n", 2, "empty start field (column 2)")
+
+    def test_space_rows_missing_split_is_not_an_empty_label(self):
+        H = "chromosome start end strand label split\n"
+        self.expect(H + "chr1 1 2 + 1\n", 2, "missing columns")
+        self.expect(H + "chr1 1 2 + 1,3\n", 2, "missing columns")
+
+    def test_empty_label_stays_allowed(self):
+        for text in (self.H + "chr1\t1\t2\t+\t\ttrain\n",
+                     "chromosome start end strand label split\nchr1 1 2 + train\n"):
+            with open(self.path, "w") as f:
+                f.write(text)
+            p = run_tool(self.path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertIn("\ttrain\t0\t2\t\t", p.stdout)
+
+    def test_split_names_must_be_safe_file_names(self):
+        for bad in ("../../x", "a/b", ".hidden", "x y", "tr\\ain", "a" * 65, "sp$lit"):
+            with self.subTest(split=bad):
+                self.expect(self.H + "chr1\t1\t2\t+\t1\ttrain\nchr1\t1\t2\t+\t1\t%s\n" % bad, 3,
+                            "split name '%s'" % bad)
+        for good in ("train", "part10", "fold_1", "valid-2", "v1.2", "A" * 64):
+            with open(self.path, "w") as f:
+                f.write(self.H + "chr1\t1\t2\t+\t1\t%s\n" % good)
+            p = run_tool(self.path)
+            self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_fifo_is_refused_not_waited_on(self):
+        fifo = os.path.join(self.tmp, "fifo.bed")
+        os.mkfifo(fifo)
+        p = subprocess.run([TOOL, fifo], capture_output=True, text=True, timeout=20)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("not a regular file", p.stderr)
+
     def test_empty_and_missing_files(self):
         msg = self.error_of("")
         self.assertIn(self.path, msg)

@@ -80,7 +80,8 @@ int main(int argc, char** argv) {
     if (mode == "hdf5" && argc - a >= 4) {
       n_rows = std::atoll(argv[a + 3]);
       std::string bed = argc - a >= 5 ? argv[a + 4] : "";
-      src = bend::labels_from_hdf5(argv[a + 1], argv[a + 2], n_rows, bed);
+      int32_t depth = argc - a >= 6 ? std::atoi(argv[a + 5]) : 0;
+      src = bend::labels_from_hdf5(argv[a + 1], argv[a + 2], n_rows, bed, depth);
     } else if (mode == "column" && argc - a >= 3) {
       bend::BedTable t = bend::read_bed(argv[a + 1], bend::BedOptions());
       n_rows = static_cast<int64_t>(t.rows.size());
@@ -90,7 +91,7 @@ int main(int argc, char** argv) {
       src = bend::labels_none();
     } else {
       std::fprintf(stderr,
-                   "usage: tool_labels [--threads T] hdf5 PATH DATASET N [BED] | "
+                   "usage: tool_labels [--threads T] hdf5 PATH DATASET N [BED [DEPTH]] | "
                    "column BED DEPTH | none N\n");
       return 2;
     }

@@ -95,7 +95,11 @@ Written write_embedding(const std::string& dir, int n_shards, int rows, int64_t 
   nlohmann::json m = {{"format", "bend-embed-manifest"}, {"version", 1}, {"status", "complete"},
                       {"model", {{"name", "test"}, {"dim", dim}, {"fingerprint", "test:v1"}}},
                       {"splits", {{"train", {{"rows", n_shards * rows}, {"shards", n_shards}}}}},
+                      {"planned_shards", n_shards},
                       {"shards", shards}};
+  int64_t n_bytes = 0;
+  for (const auto& sh : shards) n_bytes += sh["bytes"].get<int64_t>();
+  m["totals"] = {{"rows", n_shards * rows}, {"nt", 0}, {"bytes", n_bytes}, {"shards", n_shards}};
   std::ofstream(dir + "/manifest.json") << m.dump(1);
   return w;
 }

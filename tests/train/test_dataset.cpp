@@ -46,6 +46,7 @@ std::string manifest(const std::string& status, const std::string& shards_json) 
   return R"({"format": "bend-embed-manifest", "version": 1, "status": ")" + status +
          R"(", "model": {"name": "onehot", "dim": 5, "fingerprint": "onehot:v1"},
   "splits": {"train": {"rows": 3, "shards": 1}, "valid": {"rows": 2, "shards": 1}},
+  "planned_shards": 2, "totals": {"rows": 5, "nt": 50, "bytes": 12, "shards": 2},
   "shards": )" + shards_json + "}";
 }
 

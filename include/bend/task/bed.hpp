@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -23,6 +24,7 @@ struct Region {
   char strand = '.';     // '+', '-' or '.' (no strand column)
 };
 constexpr int32_t kMaxSplits = 32767;
+constexpr int32_t kMaxSplitNameLen = 64;
 
 // A parsed BED file. Plain data; safe to share read-only between threads.
 struct BedTable {
@@ -58,9 +60,17 @@ struct BedOptions {
 // Reads a whole BED file (tab-separated; runs of spaces also accepted when a line has no tab).
 // A first line whose second field is not a number is the header; columns strand, label and
 // split are found by name. Headerless files are BED3 or BED6 (strand = 6th column).
-// Throws Error "path:LINE: ..." for unreadable files, missing columns, non-numeric or negative
-// coordinates, end <= start, bad strand, missing split, bad label ids.
+// Every tab-separated row has exactly the header's fields (a space-separated row may lack an
+// empty label, which runs of spaces cannot show); chromosome, start, end, strand and split must
+// not be empty; split names must pass split_name_problem.
+// Throws Error "path:LINE: ..." for unreadable or non-regular files, missing columns, empty
+// required fields, non-numeric or negative coordinates, end <= start, bad strand, missing split,
+// unsafe split names, bad label ids.
 BedTable read_bed(const std::string& path, const BedOptions& opt = BedOptions());
+
+// Why `name` cannot be a split name ("" when it can). Split names become file names, so they
+// are 1..kMaxSplitNameLen letters, digits, '_', '-' or '.', not starting with '.'.
+std::string split_name_problem(std::string_view name);
 
 // Checks every region, widened by `flank_bp` on both sides, lies on a chromosome of `fa`.
 // Throws Error "path:LINE: unknown chromosome ..." or "path:LINE: region ... extends past ...".

@@ -42,9 +42,12 @@ std::unique_ptr<LabelSource> labels_from_column(const BedTable& bed, int32_t lab
 // variable length (H5T_VLEN of int/float; row shape [len_i]). Throws Error when the file is
 // missing or not HDF5, the dataset is missing or of another type, or its row count differs
 // from `n_bed_rows` ("path: dataset 'labels' has 99 rows but BED f has 100 data rows";
-// `bed_path` names f; empty: "the BED file").
+// `bed_path` names f; empty: "the BED file"). read() throws naming the file, dataset, row and
+// value when, with label_depth > 0, an integer label is negative or >= max(label_depth, 2), and
+// always when a float label is not finite.
 std::unique_ptr<LabelSource> labels_from_hdf5(const std::string& path, const std::string& dataset,
-                                              int64_t n_bed_rows, const std::string& bed_path = "");
+                                              int64_t n_bed_rows, const std::string& bed_path = "",
+                                              int32_t label_depth = 0);
 
 // A source whose every row is empty: ints, shape [0]. For embedding without labels.
 std::unique_ptr<LabelSource> labels_none();

@@ -70,6 +70,7 @@ struct ShardInfo {
   int64_t n_records = 0;    // records in the file
   int64_t file_bytes = 0;   // file size (compressed size for .zlib/.gz); HDF5: embedding bytes
   int64_t first_row = 0;    // HDF5 (`<split>.h5`): the shard's first row in its file
+  uint32_t crc32c = 0;      // the manifest's CRC32C of the shard (HDF5: its embeddings + spans)
 };
 
 // The shards of some splits of an embed output directory, readable record by record in any
@@ -117,6 +118,11 @@ class SplitReader {
   // the compute threads). Records that are decoded here are always checked first, and an
   // Example that does not parse is reported as the CRC mismatch when that is what it is.
   void read(RecordRef r, Sample& out, bool borrow = false, bool defer_crc = false);
+  // What every label read() returns must be (kLabelPad always passes; NaN and infinities never
+  // do): in [lo, hi], and an integer when `integral`. Until set, labels are not checked. A value
+  // outside is a bend::Error naming the shard, record and BED row (corrupt bytes such as -1
+  // would otherwise be trained on).
+  void set_label_range(float lo, float hi, bool integral);
   // Declares the reads to come, each record once (e.g. this rank's share of an epoch order);
   // replaces the previous plan. Only changes memory use and speed for compressed shards: a
   // planned record is freed once read, a second read of it goes through the LRU. Throws
@@ -134,6 +140,10 @@ class SplitReader {
   bool has(RecordRef r) const;  // r names an existing record
   void open_h5_files();         // HDF5 shards: open their files, check rows and dim
   void read_h5(RecordRef r, Sample& out);
+  void check_labels(RecordRef r, const Sample& s) const;
+  bool check_labels_ = false;
+  float label_lo_ = 0, label_hi_ = 0;
+  bool label_integral_ = false;
   std::string dir_;
   std::vector<std::string> splits_;
   std::string model_;
