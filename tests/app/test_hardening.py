@@ -8,7 +8,7 @@ import json
 import os
 import shutil
 import subprocess
-import threading
+import time
 import unittest
 
 import h5py
@@ -163,21 +163,39 @@ class Hardening(unittest.TestCase):
         self.train(self.emb, out, check=True)  # free again
 
     def test_two_concurrent_trainings_into_one_directory_one_is_refused(self):
+        """A second `bend train` into a directory a running one holds is refused at once and
+        changes nothing; the first finishes with only its own rows."""
         out = os.path.join(self.work, "concurrent")
-        results = []
-
-        def go():
-            results.append(self.train(self.emb, out, extra=["--epochs", "3"]))
-        ts = [threading.Thread(target=go) for _ in range(2)]
-        for t in ts:
-            t.start()
-        for t in ts:
-            t.join()
-        codes = sorted(p.returncode for p in results)
-        if codes == [0, 0]:
-            self.skipTest("the two runs did not overlap on this machine")
-        self.assertEqual(codes, [0, 1], [p.stderr for p in results])
-        self.assertIn("is in use", [p for p in results if p.returncode == 1][0].stderr)
+        os.makedirs(out)
+        first = subprocess.Popen([bt.BEND, "train", "--data", self.emb, "--out", out] + HISTONE
+                                 + ["--epochs", "20"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                 text=True)
+        try:
+            fd = os.open(out, os.O_RDONLY)
+            try:  # wait until the first run holds the directory's lock
+                for _ in range(600):
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                        fcntl.flock(fd, fcntl.LOCK_UN)
+                    except BlockingIOError:
+                        break
+                    self.assertIsNone(first.poll(), "the first run ended before taking the lock")
+                    time.sleep(0.05)
+                else:
+                    self.fail("the first run never locked %s" % out)
+            finally:
+                os.close(fd)
+            second = self.train(self.emb, out, extra=["--epochs", "3"])
+            self.assertIsNone(first.poll(), "the first run ended while the second was refused: retry "
+                              "with more epochs")
+            self.expect_fail(second, out, "is in use")
+        finally:
+            stdout, stderr = first.communicate(timeout=600)
+        self.assertEqual(first.returncode, 0, stderr)
+        with open(os.path.join(out, "losses.csv")) as f:
+            self.assertEqual(len(f.read().splitlines()), 1 + 20)  # header + the first run's epochs
+        with open(os.path.join(out, "best_model_metrics.csv")) as f:
+            self.assertEqual(len(f.read().splitlines()), 2)
 
     # ---- split names, threads -----------------------------------------------------------
 
