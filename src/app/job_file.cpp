@@ -2,6 +2,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstring>
+#include <unistd.h>
 #include <string>
 
 #include "bend/core/error.hpp"
@@ -123,11 +124,10 @@ void check_job_file_args(const CLI::App& app, int argc, char** argv) {
     const bool config = std::strcmp(argv[i], "--config") == 0 || std::strncmp(argv[i], "--config=", 9) == 0;
     // A subcommand's own --config (`bend model init --config config.json`) is not a job file.
     if (!config || (cur != &app && find_option(*cur, "config"))) continue;
-    if (argv[i][8] == '=') {
-      check_job_file(app, argv[i] + 9);
-    } else if (i + 1 < argc) {
-      check_job_file(app, argv[i + 1]);
-    }
+    const char* path = argv[i][8] == '=' ? argv[i] + 9 : (i + 1 < argc ? argv[i + 1] : nullptr);
+    // A --config that cannot be read is left to CLI11's parse: a usage error (exit 2) naming the
+    // command; a file it can read is checked here, its content errors naming file:line (exit 1).
+    if (path != nullptr && ::access(path, R_OK) == 0) check_job_file(app, path);
   }
 }
 

@@ -118,8 +118,10 @@ class EmbedErrors(unittest.TestCase):
         bt.bend(["model", "init", "--arch", "resnetlm", "--out", ckpt, "--hidden-size", "16", "--n-layers", "2"])
         bed = self.write("ok5.bed", "chromosome\tstart\tend\tsplit\n%s\t1\t50\ttrain\n" % self.chrom)
         base = ["--bed", bed, "--genome", self.fasta]
-        self.expect_error(base + ["--model", "resnetlm", "--checkpoint", ckpt, "--precision", "fp8"],
-                          "--precision 'fp8'", "bf16")
+        # a value outside the choices is a usage error (exit 2, docs/cli.md), before any work
+        err = self.expect_error(base + ["--model", "resnetlm", "--checkpoint", ckpt, "--precision", "fp8"],
+                                "--precision: fp8 not in", "bf16")
+        self.assertIn("see `bend embed --help`", err)
         self.expect_error(base + ["--model", "resnetlm", "--checkpoint", ckpt, "--precision", "bf16"],
                           "--precision bf16 needs --cuda")
         if os.environ.get("BEND_CUDA_BUILD") == "OFF":  # --cuda itself is refused first
