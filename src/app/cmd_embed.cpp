@@ -13,22 +13,6 @@
 
 namespace bend {
 
-static void run_embed_command(const EmbedParams& p) {
-  Comm comm;
-  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75 (stop_exit.hpp)
-  set_log_rank(comm.size() > 1 ? comm.rank() : -1);
-  try {
-    run_embed(p, comm);
-  } catch (const CollectiveError&) {
-    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only, no abort
-  } catch (const std::exception& e) {
-    if (comm.size() == 1) throw;
-    std::fprintf(stderr, "bend embed: error (rank %d): %s\n", comm.rank(), e.what());
-    std::fflush(stderr);
-    comm.abort(1);  // the other ranks are waiting on this one
-  }
-}
-
 void add_embed_command(CLI::App& app) {
   auto p = std::make_shared<EmbedParams>();
   CLI::App* c = app.add_subcommand("embed", "Embed a task's BED regions with a model into TFRecord shards or HDF5 files (--format)");
@@ -85,7 +69,9 @@ void add_embed_command(CLI::App& app) {
     require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend embed --model");
-    run_stoppable([&] { run_embed_command(*p); });
+    run_stoppable([&] {
+      run_on_every_rank("bend embed", [&](Comm& comm) { run_embed(*p, comm); });
+    });
   });
 }
 

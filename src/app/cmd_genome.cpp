@@ -13,22 +13,6 @@
 
 namespace bend {
 
-static void run_genome_command(const GenomeParams& p) {
-  Comm comm;
-  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75 (stop_exit.hpp)
-  set_log_rank(comm.size() > 1 ? comm.rank() : -1);
-  try {
-    run_genome(p, comm);
-  } catch (const CollectiveError&) {
-    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only, no abort
-  } catch (const std::exception& e) {
-    if (comm.size() == 1) throw;
-    std::fprintf(stderr, "bend genome: error (rank %d): %s\n", comm.rank(), e.what());
-    std::fflush(stderr);
-    comm.abort(1);  // the other ranks are waiting on this one
-  }
-}
-
 void add_genome_command(CLI::App& app) {
   auto p = std::make_shared<GenomeParams>();
   CLI::App* c = app.add_subcommand("genome", "Embed a whole genome, chosen sequences or BED regions in windows (TFRecord shards or genome.h5)");
@@ -81,7 +65,9 @@ void add_genome_command(CLI::App& app) {
     require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     // before MPI starts: a LibTorch model runs in bend-torch (torch_exec.hpp)
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend genome --model");
-    run_stoppable([&] { run_genome_command(*p); });
+    run_stoppable([&] {
+      run_on_every_rank("bend genome", [&](Comm& comm) { run_genome(*p, comm); });
+    });
   });
 }
 

@@ -13,22 +13,6 @@
 
 namespace bend {
 
-static void run_variants_command(const VariantParams& p) {
-  Comm comm;
-  install_stop_handlers();  // SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75 (stop_exit.hpp)
-  set_log_rank(comm.size() > 1 ? comm.rank() : -1);
-  try {
-    run_variants(p, comm);
-  } catch (const CollectiveError&) {
-    throw;  // every rank knows (RunStopped too); main() prints it on rank 0 only, no abort
-  } catch (const std::exception& e) {
-    if (comm.size() == 1) throw;
-    std::fprintf(stderr, "bend variants: error (rank %d): %s\n", comm.rank(), e.what());
-    std::fflush(stderr);
-    comm.abort(1);  // the other ranks are waiting on this one
-  }
-}
-
 void add_variants_command(CLI::App& app) {
   auto p = std::make_shared<VariantParams>();
   CLI::App* c = app.add_subcommand(
@@ -76,7 +60,9 @@ void add_variants_command(CLI::App& app) {
     require_path("--genome", p->genome_path, PathKind::kFile);
     require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend variants --model");
-    run_stoppable([&] { run_variants_command(*p); });
+    run_stoppable([&] {
+      run_on_every_rank("bend variants", [&](Comm& comm) { run_variants(*p, comm); });
+    });
   });
 }
 

@@ -4,8 +4,12 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
 
+#include "bend/core/log.hpp"
 #include "bend/core/stop.hpp"
+#include "bend/dist/comm.hpp"
 
 namespace bend {
 
@@ -16,6 +20,28 @@ void run_stoppable(Body&& body) {
     body();
   } catch (const RunStopped&) {
     throw CLI::RuntimeError(kExitStopped);
+  }
+}
+
+// The body of a distributed command (`bend embed`, `genome`, `variants`) on every rank: opens the
+// job's Comm, installs the stop handlers (SIGTERM/SIGINT/SIGUSR1: stop cleanly, exit 75), tags
+// log lines with the rank, and runs `run(comm)`. A CollectiveError (every rank knows, RunStopped
+// too) goes on to main(), which prints it on rank 0 only; any other failure on one rank of
+// several is printed with its rank and aborts the job, since the other ranks wait on this one.
+template <typename Run>
+void run_on_every_rank(const char* command, Run&& run) {
+  Comm comm;
+  install_stop_handlers();
+  set_log_rank(comm.size() > 1 ? comm.rank() : -1);
+  try {
+    run(comm);
+  } catch (const CollectiveError&) {
+    throw;
+  } catch (const std::exception& e) {
+    if (comm.size() == 1) throw;
+    std::fprintf(stderr, "%s: error (rank %d): %s\n", command, comm.rank(), e.what());
+    std::fflush(stderr);
+    comm.abort(1);
   }
 }
 
