@@ -18,6 +18,7 @@
 #include "bend/train/bench_train.hpp"
 #include "cli_paths.hpp"
 #include "commands.hpp"
+#include "run_options.hpp"
 #include "torch_exec.hpp"
 
 namespace bend {
@@ -185,9 +186,7 @@ void add_bench_command(CLI::App& app) {
   c->add_option("--dump-output", a->dump_output_path,
                 "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0 (builds with CUDA only)");
-  c->add_option("--precision", a->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
-      ->capture_default_str();
+  add_precision_option(c, a->model.precision);
   c->callback([a] {
     require_path("--checkpoint", a->model.checkpoint_dir, PathKind::kDirectory);
     require_path("--seqs", a->seqs_path, PathKind::kFile);

@@ -8,6 +8,7 @@
 #include "bend/embed/embedder.hpp"
 #include "cli_paths.hpp"
 #include "commands.hpp"
+#include "run_options.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
 
@@ -52,16 +53,8 @@ void add_embed_command(CLI::App& app) {
               "per-nucleotide copies; bend train upsamples on the fly");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--precision", p->model.precision, "fp32, or bf16 / fp16 (CUDA autocast, with --cuda)")
-      ->check(CLI::IsMember({"fp32", "bf16", "fp16"}))
-      ->capture_default_str();
-  c->add_option("--progress", p->progress,
-                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
-                "lines | none")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
-      ->capture_default_str();
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
-      ->capture_default_str();
+  add_precision_option(c, p->model.precision);
+  add_progress_options(c, p->progress, p->progress_interval_s);
   c->callback([p] {
     require_path("--bed", p->bed_path, PathKind::kFile);
     require_path("--genome", p->genome_path, PathKind::kFile);

@@ -8,6 +8,7 @@
 #include "bend/variants/variant_run.hpp"
 #include "cli_paths.hpp"
 #include "commands.hpp"
+#include "run_options.hpp"
 #include "stop_exit.hpp"
 #include "torch_exec.hpp"
 
@@ -46,13 +47,7 @@ void add_variants_command(CLI::App& app) {
   c->add_flag("--gzip", p->gzip, "Write scores.tsv.gz (gzip) instead of scores.tsv");
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
-  c->add_option("--progress", p->progress,
-                "auto (a live bar when stderr reaches a terminal, also under mpirun; else lines) | bar | "
-                "lines | none")
-      ->check(CLI::IsMember({"auto", "bar", "lines", "none"}))
-      ->capture_default_str();
-  c->add_option("--progress-interval", p->progress_interval_s, "Seconds between progress lines (--progress lines)")
-      ->capture_default_str();
+  add_progress_options(c, p->progress, p->progress_interval_s);
   c->callback([p] {
     require_path("--bed", p->bed_path, PathKind::kFile);
     require_path("--vcf", p->vcf_path, PathKind::kFile);
