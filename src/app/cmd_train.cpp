@@ -36,7 +36,7 @@ void add_train_command(CLI::App& app) {
   CLI::App* t = app.add_subcommand("train", "Train BEND's supervised head on stored embeddings (data parallel)");
   t->add_option("--data", c->data_dir, "bend embed output directory (manifest.json + shards or HDF5 files)")
       ->required();
-  t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv)")
+  t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv, settings.json)")
       ->required();
   t->add_option("--train-splits", c->train_splits, "Training splits")->delimiter(',')->capture_default_str();
   t->add_option("--valid-splits", c->valid_splits, "Validation splits")->delimiter(',')->capture_default_str();
@@ -70,6 +70,8 @@ void add_train_command(CLI::App& app) {
   t->add_flag("--cuda", c->use_cuda, "Refused for now: bend train runs on CPU ranks (docs/cli.md)");
   t->add_flag("--overwrite", c->overwrite, "Replace results trained with other settings");
   t->add_flag("--test-only", c->test_only, "Only evaluate the best saved epoch on the test split");
+  t->add_flag("--save-predictions", c->save_predictions,
+              "Also write the best epoch's test predictions, labels and BED rows to test_predictions.npz");
   t->callback([c] {
     require_path("--data", c->data_dir, PathKind::kDirectory);
     BEND_RUN_WITH_TORCH("bend train", run_stoppable([&] { run_train_command(*c); }));

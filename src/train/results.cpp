@@ -76,31 +76,22 @@ static std::string join(const std::vector<std::string>& v) {
   return s;
 }
 
-void append_csv_row(const std::string& path, const std::vector<std::string>& header,
-                    const std::vector<std::string>& row) {
-  std::string head = join(header);
-  std::string text;
-  if (path_exists(path)) {
-    text = read_file(path);
-    std::string first = text.substr(0, text.find('\n'));
-    if (first != head) {
-      fail("%s has other columns than this run writes:\n  file: %s\n  run:  %s\nmove it away or use another --out",
-           path.c_str(), first.c_str(), head.c_str());
-    }
-  } else {
-    text = head + "\n";
-  }
-  text += join(row) + "\n";
-  write_file_atomic(path, text);
+void write_csv_row(const std::string& path, const std::vector<std::string>& header,
+                   const std::vector<std::string>& row) {
+  write_file_atomic(path, join(header) + "\n" + join(row) + "\n");
 }
 
-void write_run_json(const std::string& out_dir) {
+void write_settings_json(const std::string& out_dir, const std::string& options_json,
+                         const std::string& data_json) {
   nlohmann::json doc = invocation_json();
   const std::time_t now = std::time(nullptr);
   char ts[32];
   std::strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&now));
+  doc["format"] = "bend-train-settings";
   doc["started"] = ts;
-  write_file_atomic(path_join(out_dir, "run.json"), doc.dump(2) + "\n");
+  doc["options"] = nlohmann::json::parse(options_json);
+  doc["data"] = nlohmann::json::parse(data_json);
+  write_file_atomic(path_join(out_dir, "settings.json"), doc.dump(2) + "\n");
 }
 
 }  // namespace bend

@@ -75,4 +75,37 @@ std::string train_config_json(const TrainConfig& c) {
   return j.dump();
 }
 
+std::string train_options_json(const TrainConfig& c) {
+  nlohmann::json j;
+  j["data"] = c.data_dir;
+  j["out"] = c.out_dir;
+  j["train-splits"] = c.train_splits;
+  j["valid-splits"] = c.valid_splits;
+  j["test-splits"] = c.test_splits;
+  j["cv"] = c.cv;
+  j["fold"] = c.fold;
+  j["hidden-size"] = c.hidden;
+  j["kernel-size"] = c.kernel;
+  j["output-window"] = c.output_window;
+  j["label-depth"] = c.n_out;
+  j["input-dim"] = c.input_dim;
+  j["lr"] = c.lr;
+  j["weight-decay"] = c.weight_decay;
+  j["epochs"] = c.epochs;
+  j["batch-size"] = c.batch_size;
+  j["gradient-accumulation"] = c.grad_accum;
+  j["criterion"] = c.criterion;
+  j["metric"] = c.metric;
+  j["class-weights"] = c.class_weights;
+  j["pos-weight"] = c.pos_weight;
+  j["seed"] = c.seed;
+  j["shuffle-buffer"] = c.shuffle_buffer;
+  j["threads"] = c.threads;
+  j["cuda"] = c.use_cuda;
+  j["overwrite"] = c.overwrite;
+  j["test-only"] = c.test_only;
+  j["save-predictions"] = c.save_predictions;
+  return j.dump();
+}
+
 }  // namespace bend

@@ -12,6 +12,7 @@
 
 #include "adamw.hpp"
 #include "bend/core/alloc_tuning.hpp"
+#include "bend/core/crc32c.hpp"
 #include "batch_loader.hpp"
 #include "bend/core/dir_lock.hpp"
 #include "bend/core/error.hpp"
@@ -22,6 +23,7 @@
 #include "bend/dist/comm.hpp"
 #include "bend/dist/reducer.hpp"
 #include "bend/train/dataset.hpp"
+#include "bend/train/predictions.hpp"
 #include "bend/train/results.hpp"
 #include "checkpoint.hpp"
 #include "head.hpp"
@@ -45,6 +47,7 @@ class TrainRun {
  public:
   TrainRun(const TrainConfig& cfg, Comm& comm) : cfg_(cfg), comm_(comm) {}
   void setup();
+  bool finished() const { return finished_; }
   void set_label_ranges();
   void train();
   void test();
@@ -57,7 +60,9 @@ class TrainRun {
   void note_stop(double n_ranks_asking, double signal_sum);
   void save_partial(int epoch, int64_t step, double loss_sum);
   [[noreturn]] void stop_now(const std::string& where);
-  EvalResult evaluate(SplitReader& reader);
+  EvalResult evaluate(SplitReader& reader, bool keep_rows = false);
+  std::string data_json() const;
+  void check_finished();
   void gather_outputs(EvalOutputs& out);
   void sum_gradients();
   void save_epoch(const EpochRecord& rec);
@@ -78,6 +83,7 @@ class TrainRun {
   std::string config_json_;
   std::vector<EpochRecord> history_;
   bool label_matrix_ = false;  // per-row labels [n, n_out] (multi-label tasks)
+  bool finished_ = false;      // every epoch trained and tested before: nothing to do
   int64_t resume_step_ = 0;      // batches of the first epoch done before a graceful stop
   double resume_loss_sum_ = 0;   // the sum of their losses
   int stop_signal_ = 0;          // set on every rank at the same step once any rank asked to stop
@@ -231,8 +237,57 @@ void TrainRun::setup() {
       remove_if_exists(path_join(cfg_.out_dir, "losses.csv"));
     }
   }
-  // accepted (new, resumed or --overwrite): record this run's version and command line
-  if (comm_.rank() == 0) write_run_json(cfg_.out_dir);
+  if (!replaced) check_finished();
+  // accepted (new, resumed or --overwrite): record this run's settings, version and command line
+  if (comm_.rank() == 0 && !finished_) {
+    write_settings_json(cfg_.out_dir, train_options_json(cfg_), data_json());
+  }
+}
+
+// A rerun of a finished training (every epoch saved, best_model_metrics.csv written) does
+// nothing, unless it asks for predictions not saved yet (then the test step runs again).
+void TrainRun::check_finished() {
+  std::string flag = "0";
+  if (comm_.rank() == 0 && !cfg_.test_only && static_cast<int>(history_.size()) >= cfg_.epochs &&
+      path_exists(path_join(cfg_.out_dir, "best_model_metrics.csv"))) {
+    const bool need_predictions = cfg_.save_predictions &&
+                                  !path_exists(path_join(cfg_.out_dir, "test_predictions.npz"));
+    flag = need_predictions ? "2" : "1";
+    if (need_predictions) {
+      log_info("%s: training finished before (%d epochs); testing the best epoch again to save its predictions",
+               cfg_.out_dir.c_str(), (int)history_.size());
+    }
+  }
+  comm_.bcast(flag, 0);
+  finished_ = flag == "1";
+}
+
+// settings.json's "data": the embeddings trained on and a fingerprint of the shards read
+// (CRC32C over "split file n_records crc32c" of every shard: any change of the data changes it).
+std::string TrainRun::data_json() const {
+  nlohmann::json manifest = nlohmann::json::parse(read_file(path_join(cfg_.data_dir, "manifest.json")));
+  nlohmann::json j;
+  j["dir"] = cfg_.data_dir;
+  j["embedding_model"] = train_->model();
+  j["dim"] = train_->dim();
+  j["params"] = manifest.value("params", nlohmann::json::object());
+  uint32_t crc = 0;
+  int64_t n_shards = 0;
+  const char* names[3] = {"train", "valid", "test"};
+  SplitReader* readers[3] = {train_.get(), valid_.get(), test_.get()};
+  for (int i = 0; i < 3; ++i) {
+    for (const ShardInfo& sh : readers[i]->shards()) {
+      const std::string file = sh.path.substr(sh.path.rfind('/') + 1);  // npos + 1 == 0
+      std::string line = sh.split + " " + file + " " + std::to_string(sh.n_records) + " " +
+                         strfmt("%08x", sh.crc32c) + "\n";
+      crc = crc32c_extend(crc, line.data(), line.size());
+      ++n_shards;
+    }
+    j["records"][names[i]] = readers[i]->n_records();
+  }
+  j["n_shards"] = n_shards;
+  j["fingerprint"] = strfmt("crc32c:%08x", crc);
+  return j.dump();
 }
 
 // The head seeded from cfg_.seed (drawn on the CPU, so every device starts from the same weights)
@@ -407,22 +462,34 @@ double TrainRun::train_epoch(int epoch) {
 void TrainRun::gather_outputs(EvalOutputs& out) {
   std::string mine;
   uint64_t n = out.y_true.size();
+  const bool rows = !out.bed_row.empty();  // --save-predictions: each value's row and position too
   mine.append(reinterpret_cast<const char*>(&n), sizeof n);
   mine.append(reinterpret_cast<const char*>(out.y_true.data()), n * sizeof(float));
   mine.append(reinterpret_cast<const char*>(out.y_pred.data()), n * sizeof(float));
+  if (rows) {
+    mine.append(reinterpret_cast<const char*>(out.bed_row.data()), n * sizeof(int64_t));
+    mine.append(reinterpret_cast<const char*>(out.position.data()), n * sizeof(int64_t));
+  }
   std::vector<std::string> all = comm_.gather(mine, 0);
   out.y_true.clear();
   out.y_pred.clear();
+  out.bed_row.clear();
+  out.position.clear();
   for (const std::string& m : all) {  // rank order; metrics do not depend on row order
     uint64_t k = 0;
     std::memcpy(&k, m.data(), sizeof k);
     const float* t = reinterpret_cast<const float*>(m.data() + sizeof k);
     out.y_true.insert(out.y_true.end(), t, t + k);
     out.y_pred.insert(out.y_pred.end(), t + k, t + 2 * k);
+    if (!rows) continue;
+    std::vector<int64_t> r(2 * k);  // unaligned in the message: copy out
+    std::memcpy(r.data(), m.data() + sizeof k + 2 * k * sizeof(float), 2 * k * sizeof(int64_t));
+    out.bed_row.insert(out.bed_row.end(), r.begin(), r.begin() + k);
+    out.position.insert(out.position.end(), r.begin() + k, r.end());
   }
 }
 
-EvalResult TrainRun::evaluate(SplitReader& reader) {
+EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
   head_->eval();
   torch::NoGradGuard no_grad;
   BatchLoader loader(reader, sequential_order(reader.records_per_shard()), cfg_.batch_size, comm_.rank(),
@@ -447,12 +514,25 @@ EvalResult TrainRun::evaluate(SplitReader& reader) {
       torch::Tensor yt = tgt.masked_select(keep).contiguous(), yp = pred.masked_select(keep).contiguous();
       r.out.y_true.insert(r.out.y_true.end(), yt.data_ptr<float>(), yt.data_ptr<float>() + yt.numel());
       r.out.y_pred.insert(r.out.y_pred.end(), yp.data_ptr<float>(), yp.data_ptr<float>() + yp.numel());
+      if (keep_rows) {  // each kept value's BED row and index in its row's flattened labels
+        torch::Tensor k = keep.reshape({b.n, -1}).contiguous();  // [n, values per row]
+        const bool* kp = k.data_ptr<bool>();
+        const int64_t per_row = k.size(1);
+        for (int64_t i = 0; i < b.n; ++i) {
+          for (int64_t j = 0; j < per_row; ++j) {
+            if (!kp[i * per_row + j]) continue;
+            r.out.bed_row.push_back(b.indices[i]);
+            r.out.position.push_back(j);
+          }
+        }
+      }
     }
     comm_.allreduce_sum(parts, 2);
     r.loss += parts[1] > 0 ? parts[0] / parts[1] : 0.0;
   }
   if (n_batches > 0) r.loss /= n_batches;  // BEND: mean of the batch losses
   gather_outputs(r.out);
+  if (keep_rows && comm_.rank() == 0) sort_outputs_by_row(r.out);  // the same order for any rank count
   if (comm_.rank() == 0) r.metrics = compute_metrics(cfg_.metric, r.out, cfg_.n_out);
   std::vector<double> m = r.metrics;
   std::string packed(reinterpret_cast<const char*>(m.data()), m.size() * sizeof(double));
@@ -519,8 +599,13 @@ void TrainRun::test() {
   comm_.barrier();  // rank 0 has finished writing every checkpoint
   auto params = head_named_parameters(head_);
   load_checkpoint(checkpoint_path(cfg_.out_dir, best->epoch), params, nullptr);
-  EvalResult t = evaluate(*test_);
+  EvalResult t = evaluate(*test_, cfg_.save_predictions);
   if (comm_.rank() != 0) return;
+  if (cfg_.save_predictions) {
+    const std::string path = path_join(cfg_.out_dir, "test_predictions.npz");
+    write_predictions_npz(path, t.out, loss_.criterion == Criterion::kCrossEntropy);
+    log_info("test predictions of epoch %d (%zu values) -> %s", best->epoch, t.out.y_true.size(), path.c_str());
+  }
   std::vector<std::string> header{"Epoch", "train_loss", "val_loss", "val_" + cfg_.metric};
   std::vector<std::string> cols = test_metric_columns(cfg_.metric, t.metrics.size());
   header.insert(header.end(), cols.begin(), cols.end());
@@ -528,7 +613,7 @@ void TrainRun::test() {
                                format_double(best->val_loss), format_double(best->val_metric),
                                format_double(t.loss)};
   for (double v : t.metrics) row.push_back(format_double(v));
-  append_csv_row(path_join(cfg_.out_dir, "best_model_metrics.csv"), header, row);
+  write_csv_row(path_join(cfg_.out_dir, "best_model_metrics.csv"), header, row);
   log_info("test (best epoch %d by val_%s): test_loss %.5f  test_%s %.5f  -> %s", best->epoch,
            cfg_.metric.c_str(), t.loss, cfg_.metric.c_str(), t.metrics.empty() ? std::nan("") : t.metrics[0],
            path_join(cfg_.out_dir, "best_model_metrics.csv").c_str());
@@ -542,6 +627,13 @@ void run_train(const TrainConfig& cfg, Comm& comm) {
   c.out_dir = cv_results_dir(cfg);  // --cv: one results directory per fold, out/fold<K>
   TrainRun run(c, comm);
   run.setup();
+  if (run.finished()) {
+    if (comm.rank() == 0) {
+      log_info("%s: already finished (every epoch trained, best_model_metrics.csv written): nothing to do "
+               "(--test-only tests the best epoch again; another --out trains again)", c.out_dir.c_str());
+    }
+    return;
+  }
   run.train();
   run.test();
   int64_t rss = peak_rss_bytes();

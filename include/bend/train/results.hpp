@@ -18,6 +18,9 @@ struct EpochRecord {
 // (multi-label tasks); otherwise flattened positions with padding removed.
 struct EvalOutputs {
   std::vector<float> y_true, y_pred;  // class ids (CE) or probabilities/values
+  // Kept only for --save-predictions (empty otherwise): each value's BED data row and its index
+  // in that row's flattened labels.
+  std::vector<int64_t> bed_row, position;
   bool matrix = false;
   int64_t width = 1;
 };
@@ -32,11 +35,14 @@ std::vector<std::string> test_metric_columns(const std::string& metric, size_t n
 std::string format_double(double v);
 // Rewrites losses.csv atomically: "Epoch,train_loss,val_loss,val_<metric>" and one row per epoch.
 void write_losses_csv(const std::string& path, const std::string& metric, const std::vector<EpochRecord>& rows);
-// Appends one row (creating the file with its header); refuses a file whose header differs.
-void append_csv_row(const std::string& path, const std::vector<std::string>& header,
-                    const std::vector<std::string>& row);
-// Writes `out_dir`/run.json atomically: bend's version, the command line and working directory
-// of the latest run into this results directory, and its start time (UTC). Rank 0 only.
-void write_run_json(const std::string& out_dir);
+// Writes `path` atomically as the header and this one row: a results directory holds one test
+// row (a rerun replaces it; BEND's trainer appended instead).
+void write_csv_row(const std::string& path, const std::vector<std::string>& header,
+                   const std::vector<std::string>& row);
+// Writes `out_dir`/settings.json atomically: bend's version, the command line and working
+// directory of the latest run into this results directory, its start time (UTC), `options`
+// (every option's value) and `data` (what was trained on, with its fingerprint). Rank 0 only.
+void write_settings_json(const std::string& out_dir, const std::string& options_json,
+                         const std::string& data_json);
 
 }  // namespace bend

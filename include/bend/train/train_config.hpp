@@ -34,6 +34,7 @@ struct TrainConfig {
   bool use_cuda = false;
   bool overwrite = false;         // replace results trained with other settings
   bool test_only = false;         // skip training: evaluate the best saved epoch on test
+  bool save_predictions = false;  // also write out_dir/test_predictions.npz (predictions.hpp)
 };
 
 // Throws bend::Error naming the option when a setting is out of range.
@@ -46,5 +47,9 @@ std::string cv_results_dir(const TrainConfig& c);
 
 // The settings that define a training run (compared when resuming), as JSON text.
 std::string train_config_json(const TrainConfig& c);
+
+// Every option of `bend train` as JSON text keyed by its command-line name without dashes
+// ("label-depth": 6, ...): settings.json's "options" (a test checks it covers `--help`).
+std::string train_options_json(const TrainConfig& c);
 
 }  // namespace bend
