@@ -16,5 +16,6 @@ void add_extract_command(CLI::App& app);  // cmd_extract.cpp: BED regions -> FAS
 void add_bench_command(CLI::App& app);    // cmd_bench.cpp: `bend bench forward` (pure model forward)
 void add_genome_command(CLI::App& app);   // cmd_genome.cpp: whole-genome windows (bend genome)
 void add_variants_command(CLI::App& app); // cmd_variants.cpp: zero-shot variant effects (bend variants)
+void add_report_command(CLI::App& app);   // cmd_report.cpp: results table and HTML page (bend report)
 
 }  // namespace bend

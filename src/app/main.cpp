@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
   bend::add_bench_command(app);
   bend::add_genome_command(app);
   bend::add_variants_command(app);
+  bend::add_report_command(app);
   try {
     bend::check_job_file_args(app, argc, argv);  // strict --config (job_file.hpp)
     app.parse(argc, argv);

@@ -39,15 +39,15 @@ class Train(unittest.TestCase):
         one, two = os.path.join(self.work, "np1"), os.path.join(self.work, "np2")
         self.train(one, ["--epochs", "4"])
         self.train(two, ["--epochs", "4"], np_ranks=2)
-        run = json.loads(bt.read_text(os.path.join(two, "run.json")))  # the version and command line
+        run = json.loads(bt.read_text(os.path.join(two, "settings.json")))  # the version and command line
         self.assertEqual(run["bend_version"], bt.project_version())
         self.assertEqual(run["command_line"], [bt.BEND, "train", "--data", self.emb, "--out", two] + HISTONE
                          + ["--epochs", "4"])
-        before = bt.read_bytes(os.path.join(two, "run.json"))
+        before = bt.read_bytes(os.path.join(two, "settings.json"))
         p = self.train(two, ["--epochs", "4", "--lr", "0.01"], check=False)  # other settings: refused
         self.assertNotEqual(p.returncode, 0)
         self.assertIn("--overwrite", p.stderr)
-        self.assertEqual(bt.read_bytes(os.path.join(two, "run.json")), before, "a refused run changed run.json")
+        self.assertEqual(bt.read_bytes(os.path.join(two, "settings.json")), before, "a refused run changed settings.json")
         a, b = read_csv(os.path.join(one, "losses.csv")), read_csv(os.path.join(two, "losses.csv"))
         self.assertEqual(a[0], ["Epoch", "train_loss", "val_loss", "val_auroc"])
         self.assertEqual(len(a), 5)
