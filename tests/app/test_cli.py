@@ -159,10 +159,10 @@ class Cli(unittest.TestCase):
         for opt in ("--help", "--version", "--config"):
             self.assertIn(opt, intro)
         commands = ["embed", "variants", "train", "genome", "inspect", "extract", "bench forward", "bench train",
-                    "bench load", "bench allreduce", "model init", "models"]
+                    "bench load", "bench allreduce", "model init", "models", "report"]
         listed = set(re.findall(r"^  ([a-z]+)  ", bt.bend(["--help"]).stdout, flags=re.M))
         self.assertEqual(listed, {"embed", "variants", "train", "genome", "inspect", "extract", "bench", "model",
-                                  "models"})
+                                  "models", "report"})
         n_checked = 0
         for cmd in commands:
             text = [s for s in sections if re.match(r"## `bend %s[ `]" % re.escape(cmd), s)]
