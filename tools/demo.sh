@@ -2,7 +2,8 @@
 # The README's first command: install dependencies, build, generate the demo data and run the
 # main job on it with 2 MPI ranks: embed the demo histone task with BEND's one-hot embedder and
 # with a seeded ResNet LM, verify every shard against its manifest, then train BEND's head on the
-# one-hot embeddings and print the test metrics (the planted motifs are learned well above chance).
+# one-hot embeddings and print the test metrics (the planted motifs are learned well above chance),
+# and end with `bend report` of every run under demo/results (table, CSV, one HTML page).
 # Rerunning is safe: finished shards are verified and skipped, finished epochs are not redone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,4 +40,7 @@ for name, value in zip(rows[0], rows[-1]):
     print("  %-16s %s" % (name, value))
 print("test AUROC %.3f (chance: 0.5)" % float(rows[-1][rows[0].index("test_auroc_avg")]))
 PY
-echo "demo done: embeddings in demo/data/histone_demo/{onehot,resnetlm-small}, results in $results"
+echo "== the report of every run under demo/results (BEND's table, and one HTML page with plots)"
+$bend report demo/results --out demo/report --title "bend demo results"
+echo "demo done: embeddings in demo/data/histone_demo/{onehot,resnetlm-small}, results in $results,"
+echo "  report in demo/report/report.html (open it in a browser; it needs no network)"
