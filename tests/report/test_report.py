@@ -201,6 +201,14 @@ class Report(unittest.TestCase):
         self.assertIn("gene_finding (test_mcc)", md)
         self.assertIn("variant_effects_disease (auroc (cosine))", md)
 
+    def test_report_runs_in_bend_without_libtorch(self):
+        # with BEND_TORCH_EXEC set, a command that needed bend-torch would fail instead of re-executing
+        p = bt.bend(["report", self.root, "--out", os.path.join(self.work, "torchfree")],
+                    env={"BEND_TORCH_EXEC": "1"})
+        self.assertEqual(bt.read_bytes(os.path.join(self.work, "torchfree", "report.csv")),
+                         bt.read_bytes(os.path.join(self.out, "report.csv")))
+        self.assertNotIn("LibTorch", p.stderr)
+
     def test_page_in_headless_chromium_numbers_screenshot(self):
         page = os.path.join(self.out, "report.html")
         self.assertNotIn("http://", bt.read_text(page).replace("http://www.w3.org/2000/svg", ""))  # no network
