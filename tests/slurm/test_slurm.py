@@ -149,17 +149,20 @@ def read_log(path):
 
 
 def tree_bytes(root):
-    """{relative path: bytes} of every file under `root`; manifest.json and run.json without what
-    describes the run rather than its results (timestamps, input paths, command line, directory)."""
+    """{relative path: bytes} of every file under `root`; manifest.json and settings.json without
+    what describes the run rather than its results (timestamps, input paths, command line,
+    directories)."""
     out = {}
     for d, _, names in os.walk(root):
         for name in names:
             path = os.path.join(d, name)
             data = bt.read_bytes(path)
-            if name in ("manifest.json", "run.json"):
+            if name in ("manifest.json", "settings.json"):
                 m = json.loads(data)
                 for key in ("updated", "inputs", "command_line", "working_directory", "started"):
                     m.pop(key, None)
+                for part, key in (("options", "data"), ("options", "out"), ("data", "dir")):
+                    m.get(part, {}).pop(key, None)
                 data = json.dumps(m, sort_keys=True).encode()
             out[os.path.relpath(path, root)] = data
     return out
