@@ -1,5 +1,5 @@
 // bend/core/invocation.hpp: the version string and the remembered command line, as manifest.json
-// and run.json record them (tests/app/test_cli.py checks the version against CMakeLists.txt).
+// and settings.json record them (tests/app/test_cli.py checks the version against CMakeLists.txt).
 #include <catch2/catch.hpp>
 
 #include <regex>

@@ -1,6 +1,6 @@
 // What is running: bend's version (CMake's `project(bend VERSION ...)`, the one source of truth)
 // and the command line main() was given. `bend --version`, manifest.json and the results of
-// `bend train` (run.json) record them (docs/formats.md).
+// `bend train` (settings.json) record them (docs/formats.md).
 #pragma once
 
 #include <string>
