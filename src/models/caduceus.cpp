@@ -1,8 +1,8 @@
 // The "caduceus" Embedder: Caduceus' forward pass in LibTorch (ATen ops), as described in
 // bend/models/caduceus.hpp. Activations stay channels-last ([batch, len, channels]); the
-// selective scan runs over the length in blocks: the block's exp(delta A) and delta B x come from
-// ATen, the recurrence itself from a plain loop on CPU (parallel over batch x d_inner) or from
-// per-position ATen ops on other devices.
+// selective scan runs in plain C++ on CPU (selective_scan.hpp: parallel over batch x blocks of
+// d_inner), elsewhere over the length in blocks: the block's exp(delta A) and delta B x from
+// ATen, the recurrence by per-position ATen ops.
 #include "bend/models/caduceus.hpp"
 
 #include <ATen/ATen.h>
@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cstring>
+#include <utility>
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
@@ -20,6 +21,7 @@
 #include "bend/models/lm_output.hpp"
 #include "bend/models/safetensors.hpp"
 #include "bend/tokenize/greedy.hpp"
+#include "selective_scan.hpp"
 #include "torch_zoo.hpp"
 #include "zoo_util.hpp"
 
@@ -64,65 +66,73 @@ struct CaduceusLayer {
   at::Tensor norm_w, norm_b;  // [d]; norm_b undefined for RMSNorm
 };
 
-// Reverses each input within its own length along dim 1 of x [batch, len, ...]: rev [batch,
-// len] int64 holds len_b - 1 - t for t < len_b, else t (padding stays at the end). Undefined
-// rev: all inputs are full length, a plain flip.
-at::Tensor flip_len(const at::Tensor& x, const at::Tensor& rev) {
-  if (!rev.defined()) return x.flip({1});
-  return x.gather(1, rev.unsqueeze(-1).expand_as(x));
+// Reverses each input within its own length along dim 1 of x [batch, len, c], by rows (a
+// contiguous copy; faster here than at::flip): rows [batch * len] int64 holds b * len +
+// (len_b - 1 - t) for t < len_b, else b * len + t, so padding stays at the end.
+at::Tensor flip_len(const at::Tensor& x, const at::Tensor& rows) {
+  const int64_t nb = x.size(0), len = x.size(1), c = x.size(2);
+  return x.reshape({nb * len, c}).index_select(0, rows).view({nb, len, c});
 }
 
 // Causal depthwise convolution, channels-last: x [batch, len, di], w [k, di] -> y[t] = b +
-// sum_j w[j] x[t + j - k + 1] (Conv1d with padding k - 1, first len outputs).
+// sum_j w[j] x[t + j - k + 1] (Conv1d with padding k - 1, first len outputs), as shifted
+// multiply-adds without a padded copy.
 at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
   const int64_t len = x.size(1), k = w.size(0);
-  const at::Tensor xp = at::constant_pad_nd(x, {0, 0, k - 1, 0}, 0);
-  at::Tensor y = b.defined() ? b.expand_as(x).clone() : at::zeros_like(x);
-  for (int64_t j = 0; j < k; j++) y.addcmul_(w[j], xp.narrow(1, j, len));
+  at::Tensor y = x * w[k - 1];
+  if (b.defined()) y.add_(b);
+  for (int64_t j = 0; j < k - 1; j++) {
+    const int64_t shift = k - 1 - j;
+    if (shift < len) y.narrow(1, shift, len - shift).addcmul_(w[j], x.narrow(1, 0, len - shift));
+  }
   return y;
 }
 
-// The recurrence of one block on CPU: dA, dBu [batch, T, di, N], C [batch, T, N], state h
-// [batch, di, N] (updated), y [batch, len, di] written at positions t0 .. t0 + T - 1.
-void scan_block_cpu(const at::Tensor& dA, const at::Tensor& dBu, const at::Tensor& C,
-                    at::Tensor& h, at::Tensor& y, int64_t t0) {
-  const int64_t nb = dA.size(0), T = dA.size(1), di = dA.size(2), n = dA.size(3);
-  const int64_t len = y.size(1);
-  const float* a = dA.data_ptr<float>();
-  const float* bu = dBu.data_ptr<float>();
-  const float* c = C.data_ptr<float>();
-  float* hs = h.data_ptr<float>();
-  float* ys = y.data_ptr<float>();
-  at::parallel_for(0, nb * di, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; r++) {
-      const int64_t b = r / di, d = r % di;
-      float* hr = hs + r * n;
-      for (int64_t t = 0; t < T; t++) {
-        const int64_t off = ((b * T + t) * di + d) * n;
-        const float* ct = c + (b * T + t) * n;
-        float acc = 0;
-        for (int64_t k = 0; k < n; k++) {
-          hr[k] = a[off + k] * hr[k] + bu[off + k];
-          acc += hr[k] * ct[k];
-        }
-        ys[(b * len + t0 + t) * di + d] = acc;
-      }
+// The selective scan on CPU: selective_scan_rows (plain C++, selective_scan.hpp) in parallel
+// over batch rows x blocks of 64 channels; softplus applied inside. Inputs as selective_scan.
+at::Tensor selective_scan_cpu(const at::Tensor& u_in, const at::Tensor& dt_in,
+                              const at::Tensor& A, const at::Tensor& B_in, const at::Tensor& C_in) {
+  const at::Tensor u = u_in.contiguous(), dt = dt_in.contiguous();
+  const at::Tensor Bm = B_in.contiguous(), Cm = C_in.contiguous();
+  const at::Tensor a_t = A.t().contiguous();  // [N, di]
+  ScanShape s;
+  s.nb = u.size(0);
+  s.len = u.size(1);
+  s.di = u.size(2);
+  s.n = A.size(1);
+  at::Tensor y = at::empty({s.nb, s.len, s.di}, u.options());
+  constexpr int64_t kChannels = 64;
+  const int64_t n_blocks = (s.di + kChannels - 1) / kChannels;
+  const float* pu = u.data_ptr<float>();
+  const float* pd = dt.data_ptr<float>();
+  const float* pa = a_t.data_ptr<float>();
+  const float* pb = Bm.data_ptr<float>();
+  const float* pc = Cm.data_ptr<float>();
+  float* py = y.data_ptr<float>();
+  at::parallel_for(0, s.nb * n_blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; i++) {
+      const int64_t d0 = (i % n_blocks) * kChannels;
+      selective_scan_rows(s, pu, pd, pa, pb, pc, py, i / n_blocks, d0,
+                          std::min(s.di, d0 + kChannels));
     }
   });
+  return y;
 }
 
-// Mamba's selective scan without the D skip and the gate (selective_scan_ref): u, delta
-// [batch, len, di], A [di, N], B, C [batch, len, N] -> y [batch, len, di] float,
-// y_t = C_t h_t with h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, h_{-1} = 0.
-at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& delta_in, const at::Tensor& A,
+// Mamba's selective scan without the D skip and the gate (selective_scan_ref with
+// delta_softplus): u, dt [batch, len, di] (dt_proj output with its bias), A [di, N], B, C
+// [batch, len, N] -> y [batch, len, di] float, y_t = C_t h_t with delta_t = softplus(dt_t),
+// h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, h_{-1} = 0.
+at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& dt, const at::Tensor& A,
                           const at::Tensor& B_in, const at::Tensor& C_in) {
-  const at::Tensor u = u_in.to(at::kFloat), delta = delta_in.to(at::kFloat);
+  const at::Tensor u = u_in.to(at::kFloat);
   const at::Tensor Bm = B_in.to(at::kFloat), Cm = C_in.to(at::kFloat);
   const int64_t nb = u.size(0), len = u.size(1), di = u.size(2), n = A.size(1);
+  if (u.device().is_cpu()) return selective_scan_cpu(u, dt.to(at::kFloat), A, Bm, Cm);
+  const at::Tensor delta = at::softplus(dt.to(at::kFloat));
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(64, kScanBlockElems / (nb * di * n)));
   at::Tensor h = at::zeros({nb, di, n}, u.options());
   at::Tensor y = at::empty({nb, len, di}, u.options());
-  const bool cpu = u.device().is_cpu();
   for (int64_t t0 = 0; t0 < len; t0 += block) {
     const int64_t T = std::min(block, len - t0);
     const at::Tensor dl = delta.narrow(1, t0, T);                          // [nb, T, di]
@@ -130,10 +140,6 @@ at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& delta_in, co
     const at::Tensor dBu = ((dl * u.narrow(1, t0, T)).unsqueeze(-1) *
                             Bm.narrow(1, t0, T).unsqueeze(2)).contiguous();  // [nb, T, di, N]
     const at::Tensor Cb = Cm.narrow(1, t0, T).contiguous();                // [nb, T, N]
-    if (cpu) {
-      scan_block_cpu(dA, dBu, Cb, h, y, t0);
-      continue;
-    }
     at::Tensor hs = at::empty_like(dA);
     for (int64_t t = 0; t < T; t++) {
       h.mul_(dA.select(1, t)).add_(dBu.select(1, t));
@@ -144,17 +150,17 @@ at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& delta_in, co
   return y;
 }
 
-// Mamba (mamba_simple.py forward without inference cache): x [batch, len, d] -> [batch, len, d].
-at::Tensor mamba(const MambaWeights& w, const at::Tensor& x) {
+// Mamba (mamba_simple.py forward without inference cache) between its projections, which the
+// tied directions of BiMamba share: xz = in_proj(x) [batch, len, 2 di] -> the gated scan output
+// y * silu(z) [batch, len, di] that out_proj reads.
+at::Tensor mamba_gated(const MambaWeights& w, const at::Tensor& xz) {
   const int64_t di = w.D.size(0), n = w.A.size(1), r = w.dt_proj.w.size(1);
-  const at::Tensor xz = w.in_proj(x);  // [batch, len, 2 di]
   const at::Tensor z = xz.narrow(-1, di, di);
   const at::Tensor xs = at::silu(causal_conv(xz.narrow(-1, 0, di), w.conv_w, w.conv_b));
   const at::Tensor dbl = w.x_proj(xs);  // [batch, len, R + 2 N]
-  const at::Tensor delta = at::softplus(w.dt_proj(dbl.narrow(-1, 0, r)));
-  at::Tensor y = selective_scan(xs, delta, w.A, dbl.narrow(-1, r, n), dbl.narrow(-1, r + n, n));
-  y = (y + xs * w.D) * at::silu(z);
-  return w.out_proj(y);
+  const at::Tensor dt = w.dt_proj(dbl.narrow(-1, 0, r));  // softplus in the scan
+  at::Tensor y = selective_scan(xs, dt, w.A, dbl.narrow(-1, r, n), dbl.narrow(-1, r + n, n));
+  return (y + xs * w.D) * at::silu(z);
 }
 
 class CaduceusEmbedder : public ChunkedEmbedder {
@@ -172,8 +178,9 @@ class CaduceusEmbedder : public ChunkedEmbedder {
   void load_lm_head(const SafetensorsFile& file, const std::string& config_path);
   at::Tensor norm(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) const;
   at::Tensor bimamba(const CaduceusLayer& l, const at::Tensor& x, const at::Tensor& rev) const;
-  at::Tensor rcps_mixer(const CaduceusLayer& l, const at::Tensor& x, const at::Tensor& rev) const;
-  at::Tensor forward(const at::Tensor& ids, const at::Tensor& rev) const;
+  at::Tensor rc_bimamba(const CaduceusLayer& l, const at::Tensor& x, const at::Tensor& rev) const;
+  at::Tensor forward_ph(const at::Tensor& ids, const at::Tensor& rev) const;
+  at::Tensor forward_ps(const at::Tensor& ids, const at::Tensor& rev) const;
   at::Tensor head_output(const at::Tensor& y, const at::Tensor& ids) const;
 
   CaduceusConfig cfg_;
@@ -303,50 +310,66 @@ at::Tensor CaduceusEmbedder::norm(const at::Tensor& x, const at::Tensor& w,
 // BiMambaWrapper: x [batch, len, d] -> [batch, len, d].
 at::Tensor CaduceusEmbedder::bimamba(const CaduceusLayer& l, const at::Tensor& x,
                                      const at::Tensor& rev) const {
-  at::Tensor out = mamba(l.fwd, x);
-  if (!cfg_.bidirectional) return out;
-  const at::Tensor back = flip_len(mamba(l.rev, flip_len(x, rev)), rev);
+  const at::Tensor xz = l.fwd.in_proj(x);  // [batch, len, 2 di]
+  const at::Tensor yf = mamba_gated(l.fwd, xz);
+  if (!cfg_.bidirectional) return l.fwd.out_proj(yf);
+  // Tied projections act per position: in_proj of the reversed input = the reversed in_proj,
+  // and with "add" out_proj(yf) + rev(out_proj(yr)) = out_proj(yf + rev(yr)) + bias.
+  const bool tied_in = l.rev.in_proj.w.is_same(l.fwd.in_proj.w) &&
+                       l.rev.in_proj.b.is_same(l.fwd.in_proj.b);
+  const bool tied_out = l.rev.out_proj.w.is_same(l.fwd.out_proj.w) &&
+                        l.rev.out_proj.b.is_same(l.fwd.out_proj.b);
+  const at::Tensor yr = mamba_gated(l.rev, tied_in ? flip_len(xz, rev)
+                                                   : l.rev.in_proj(flip_len(x, rev)));
+  if (cfg_.bidirectional_strategy == "add" && tied_out) {
+    at::Tensor out = l.fwd.out_proj(yf + flip_len(yr, rev));
+    return l.fwd.out_proj.b.defined() ? out + l.fwd.out_proj.b : out;
+  }
+  const at::Tensor out = l.fwd.out_proj(yf);
+  const at::Tensor back = flip_len(l.rev.out_proj(yr), rev);
   return cfg_.bidirectional_strategy == "add" ? out + back : out * back;
 }
 
-// RCPSWrapper(BiMamba) on x [batch, len, 2 d]: the forward half as is, the reverse-complement
-// half flipped in length and channels, both as one batch of 2 batch inputs.
-at::Tensor CaduceusEmbedder::rcps_mixer(const CaduceusLayer& l, const at::Tensor& x,
+// The reverse-complement half of RCPSWrapper(BiMamba): flip_lc(BiMamba(flip_lc(x))) for x
+// [batch, len, d].
+at::Tensor CaduceusEmbedder::rc_bimamba(const CaduceusLayer& l, const at::Tensor& x,
                                         const at::Tensor& rev) const {
-  const int64_t d = cfg_.d_model, nb = x.size(0);
-  const at::Tensor rc = flip_len(x.narrow(-1, d, d), rev).flip({-1});
-  const at::Tensor rev2 = rev.defined() ? at::cat({rev, rev}, 0) : rev;
-  const at::Tensor m = bimamba(l, at::cat({x.narrow(-1, 0, d), rc}, 0), rev2);  // [2 nb, len, d]
-  return at::cat({m.narrow(0, 0, nb), flip_len(m.narrow(0, nb, nb), rev).flip({-1})}, -1);
+  const at::Tensor m = bimamba(l, flip_len(x, rev).flip({-1}), rev);
+  return flip_len(m, rev).flip({-1});
 }
 
-// ids [batch, len] int64 on device_ -> last hidden state [batch, len, hidden_dim].
-at::Tensor CaduceusEmbedder::forward(const at::Tensor& ids, const at::Tensor& rev) const {
-  const int64_t d = cfg_.d_model;
+// Caduceus-Ph: ids [batch, len] int64 on device_ -> last hidden state [batch, len, d_model].
+at::Tensor CaduceusEmbedder::forward_ph(const at::Tensor& ids, const at::Tensor& rev) const {
   at::Tensor h = at::embedding(word_, ids);
-  if (cfg_.rcps)  // RCPSEmbedding: the length flips of rc(ids) and of its output cancel
-    h = at::cat({h, at::embedding(word_, complement_.index_select(0, ids.reshape({-1})).view_as(ids)).flip({-1})}, -1);
-  // The second half's norm: flip_c(Norm(flip_c(x))) = Norm with flipped weight and bias.
-  auto norm_pair = [&](const at::Tensor& a, const at::Tensor& b, const at::Tensor& w,
-                       const at::Tensor& bias) {
-    const at::Tensor fb = bias.defined() ? bias.flip({0}) : bias;
-    return at::cat({norm(a, w, bias), norm(b, w.flip({0}), fb)}, -1);
-  };
   at::Tensor res;
   for (const CaduceusLayer& l : layers_) {
     res = res.defined() ? h + res : h;
-    if (!cfg_.rcps) {
-      h = bimamba(l, norm(res, l.norm_w, l.norm_b), rev);
-      continue;
-    }
-    // fused_add_norm: RCPSMambaBlock reads the second half as forward, the first as rc.
-    if (cfg_.fused_add_norm) res = at::cat({res.narrow(-1, d, d), res.narrow(-1, 0, d)}, -1);
-    h = rcps_mixer(l, norm_pair(res.narrow(-1, 0, d), res.narrow(-1, d, d), l.norm_w, l.norm_b),
-                   rev);
+    h = bimamba(l, norm(res, l.norm_w, l.norm_b), rev);
   }
-  res = res.defined() ? h + res : h;
-  if (!cfg_.rcps) return norm(res, norm_f_w_, norm_f_b_);
-  return norm_pair(res.narrow(-1, 0, d), res.narrow(-1, d, d), norm_f_w_, norm_f_b_);
+  return norm(h + res, norm_f_w_, norm_f_b_);
+}
+
+// Caduceus-PS: ids [batch, len] -> [batch, len, 2 d_model]. The two halves are kept as separate
+// [batch, len, d] tensors (a = first, b = second channel half).
+at::Tensor CaduceusEmbedder::forward_ps(const at::Tensor& ids, const at::Tensor& rev) const {
+  // RCPSEmbedding: the length flips of rc(ids) and of its embedding cancel.
+  at::Tensor ha = at::embedding(word_, ids);
+  at::Tensor hb = at::embedding(word_, complement_.index_select(0, ids.reshape({-1})).view_as(ids))
+                      .flip({-1});
+  // The second half's norm: flip_c(Norm(flip_c(x))) = Norm with flipped weight and bias.
+  auto norm_rc = [&](const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
+    return norm(x, w.flip({0}), bias.defined() ? bias.flip({0}) : bias);
+  };
+  at::Tensor ra, rb;
+  for (const CaduceusLayer& l : layers_) {
+    ra = ra.defined() ? ha + ra : ha;
+    rb = rb.defined() ? hb + rb : hb;
+    // fused_add_norm: RCPSMambaBlock reads the second half as forward, the first as rc.
+    if (cfg_.fused_add_norm) std::swap(ra, rb);
+    ha = bimamba(l, norm(ra, l.norm_w, l.norm_b), rev);
+    hb = rc_bimamba(l, norm_rc(rb, l.norm_w, l.norm_b), rev);
+  }
+  return at::cat({norm(ha + ra, norm_f_w_, norm_f_b_), norm_rc(hb + rb, norm_f_w_, norm_f_b_)}, -1);
 }
 
 // Language-model output of hidden states y [n, len, hidden_dim] for ids [n, len]: logits
@@ -382,17 +405,14 @@ void CaduceusEmbedder::forward_inputs(const std::vector<const std::vector<int32_
   for (const std::vector<size_t>& batch : zoo::length_batches(lengths, kMaxBatchTokens)) {
     at::Tensor ids = zoo::padded_ids(inputs, batch, std::max(0, tokenizer_->pad_id()));
     const int64_t max_len = ids.size(1);
-    at::Tensor rev;  // per-input reversal, only when lengths differ
-    if (lengths[batch.front()] != lengths[batch.back()]) {
-      rev = at::arange(max_len, at::kLong).repeat({int64_t(batch.size()), 1});
-      for (size_t b = 0; b < batch.size(); b++) {
-        const int64_t n = lengths[batch[b]];
-        rev[int64_t(b)].narrow(0, 0, n).copy_(at::arange(n - 1, -1, -1, at::kLong));
-      }
-      rev = rev.to(device_);
+    std::vector<int64_t> rows(batch.size() * size_t(max_len));  // flip_len's row order
+    for (size_t b = 0; b < batch.size(); b++) {
+      const int64_t n = lengths[batch[b]], first = int64_t(b) * max_len;
+      for (int64_t t = 0; t < max_len; t++) rows[size_t(first + t)] = first + (t < n ? n - 1 - t : t);
     }
+    const at::Tensor rev = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device_);
     ids = ids.to(device_);
-    at::Tensor y = forward(ids, rev);                           // [n, max_len, hidden_dim]
+    at::Tensor y = cfg_.rcps ? forward_ps(ids, rev) : forward_ph(ids, rev);  // [n, max_len, hidden]
     if (output_ != LmOutput::kHidden) y = head_output(y, ids);  // [n, max_len, dim_]
     y = y.to(at::kCPU, at::kFloat).contiguous();
     const float* p = y.data_ptr<float>();

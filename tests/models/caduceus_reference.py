@@ -142,7 +142,11 @@ class CaduceusReference:
     # ---- the model --------------------------------------------------------------------------
     def hidden(self, ids):
         """ids: list of token ids -> last hidden state (L, d_model or 2 d_model)."""
-        ids = torch.tensor([ids], dtype=torch.long)
+        return self.hidden_batch([ids])[0]
+
+    def hidden_batch(self, rows):
+        """rows: lists of token ids of one length -> last hidden states (B, L, hidden)."""
+        ids = torch.tensor(rows, dtype=torch.long)
         if self.rcps:
             emb = self.t("embeddings.word_embeddings.embedding.weight")
             rc_ids = torch.gather(self.cmap.unsqueeze(0).expand(ids.shape[0], -1), 1,
@@ -174,7 +178,7 @@ class CaduceusReference:
             r = h + residual
             out = torch.cat([self.norm("norm_f" + nsub, r[..., :half]),
                              self.rc(self.norm("norm_f" + nsub, self.rc(r[..., half:])))], -1)
-        return out[0]
+        return out
 
     def logits(self, hidden, head=None):
         """CaduceusForMaskedLM.lm_head on (L, hidden); head: its weight, default tied."""
