@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -122,13 +123,15 @@ at::Tensor selective_scan_cpu(const at::Tensor& u_in, const at::Tensor& dt_in,
 // Mamba's selective scan without the D skip and the gate (selective_scan_ref with
 // delta_softplus): u, dt [batch, len, di] (dt_proj output with its bias), A [di, N], B, C
 // [batch, len, N] -> y [batch, len, di] float, y_t = C_t h_t with delta_t = softplus(dt_t),
-// h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, h_{-1} = 0.
+// h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t, h_{-1} = 0. The environment variable
+// BEND_CADUCEUS_ATEN_SCAN runs the other devices' ATen path on CPU too (its test).
 at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& dt, const at::Tensor& A,
                           const at::Tensor& B_in, const at::Tensor& C_in) {
   const at::Tensor u = u_in.to(at::kFloat);
   const at::Tensor Bm = B_in.to(at::kFloat), Cm = C_in.to(at::kFloat);
   const int64_t nb = u.size(0), len = u.size(1), di = u.size(2), n = A.size(1);
-  if (u.device().is_cpu()) return selective_scan_cpu(u, dt.to(at::kFloat), A, Bm, Cm);
+  static const bool aten_on_cpu = std::getenv("BEND_CADUCEUS_ATEN_SCAN") != nullptr;  // tests
+  if (u.device().is_cpu() && !aten_on_cpu) return selective_scan_cpu(u, dt.to(at::kFloat), A, Bm, Cm);
   const at::Tensor delta = at::softplus(dt.to(at::kFloat));
   const int64_t block = std::max<int64_t>(1, std::min<int64_t>(64, kScanBlockElems / (nb * di * n)));
   at::Tensor h = at::zeros({nb, di, n}, u.options());

@@ -146,7 +146,7 @@ class CaduceusReference:
 
     def hidden_batch(self, rows):
         """rows: lists of token ids of one length -> last hidden states (B, L, hidden)."""
-        ids = torch.tensor(rows, dtype=torch.long)
+        ids = torch.tensor([[int(i) for i in r] for r in rows], dtype=torch.long)
         if self.rcps:
             emb = self.t("embeddings.word_embeddings.embedding.weight")
             rc_ids = torch.gather(self.cmap.unsqueeze(0).expand(ids.shape[0], -1), 1,

@@ -139,6 +139,17 @@ class CaduceusReferenceTest(unittest.TestCase):
             self.assertLessEqual(worst, 1e-5)
             self.compare(ckpt, cfg, seqs, batched)
 
+    def test_aten_scan_of_other_devices(self):
+        """The scan path CUDA runs (ATen ops in blocks of positions), forced on CPU."""
+        ckpt, cfg = self.checkpoint("aten", PS, 12, *SMALL)
+        seqs = self.seqs([3, 700, 150], 13)
+        os.environ["BEND_CADUCEUS_ATEN_SCAN"] = "1"
+        try:
+            got = bend_embed(self.tmp.name, "caduceus", ckpt, seqs, "--batch")
+        finally:
+            del os.environ["BEND_CADUCEUS_ATEN_SCAN"]
+        self.compare(ckpt, cfg, seqs, got)
+
     def test_logits_and_loss(self):
         """CaduceusForMaskedLM's head (tied, and an explicit lm_head weight) and BEND's loss:
         cross-entropy over the A, C, G, T, N logits of each input base."""
