@@ -91,8 +91,8 @@ at::Tensor causal_conv(const at::Tensor& x, const at::Tensor& w, const at::Tenso
 
 // The selective scan on CPU: selective_scan_rows (plain C++, selective_scan.hpp) in parallel
 // over batch rows x blocks of 64 channels; softplus applied inside. Inputs as selective_scan.
-at::Tensor selective_scan_cpu(const at::Tensor& u_in, const at::Tensor& dt_in,
-                              const at::Tensor& A, const at::Tensor& B_in, const at::Tensor& C_in) {
+at::Tensor selective_scan_cpu(const at::Tensor& u_in, const at::Tensor& dt_in, const at::Tensor& A,
+                              const at::Tensor& B_in, const at::Tensor& C_in) {
   const at::Tensor u = u_in.contiguous(), dt = dt_in.contiguous();
   const at::Tensor Bm = B_in.contiguous(), Cm = C_in.contiguous();
   const at::Tensor a_t = A.t().contiguous();  // [N, di]
@@ -131,18 +131,21 @@ at::Tensor selective_scan(const at::Tensor& u_in, const at::Tensor& dt, const at
   const at::Tensor Bm = B_in.to(at::kFloat), Cm = C_in.to(at::kFloat);
   const int64_t nb = u.size(0), len = u.size(1), di = u.size(2), n = A.size(1);
   static const bool aten_on_cpu = std::getenv("BEND_CADUCEUS_ATEN_SCAN") != nullptr;  // tests
-  if (u.device().is_cpu() && !aten_on_cpu) return selective_scan_cpu(u, dt.to(at::kFloat), A, Bm, Cm);
+  if (u.device().is_cpu() && !aten_on_cpu)
+    return selective_scan_cpu(u, dt.to(at::kFloat), A, Bm, Cm);
   const at::Tensor delta = at::softplus(dt.to(at::kFloat));
-  const int64_t block = std::max<int64_t>(1, std::min<int64_t>(64, kScanBlockElems / (nb * di * n)));
+  const int64_t block =
+      std::max<int64_t>(1, std::min<int64_t>(64, kScanBlockElems / (nb * di * n)));
   at::Tensor h = at::zeros({nb, di, n}, u.options());
   at::Tensor y = at::empty({nb, len, di}, u.options());
   for (int64_t t0 = 0; t0 < len; t0 += block) {
     const int64_t T = std::min(block, len - t0);
-    const at::Tensor dl = delta.narrow(1, t0, T);                          // [nb, T, di]
-    const at::Tensor dA = at::exp(dl.unsqueeze(-1) * A).contiguous();      // [nb, T, di, N]
-    const at::Tensor dBu = ((dl * u.narrow(1, t0, T)).unsqueeze(-1) *
-                            Bm.narrow(1, t0, T).unsqueeze(2)).contiguous();  // [nb, T, di, N]
-    const at::Tensor Cb = Cm.narrow(1, t0, T).contiguous();                // [nb, T, N]
+    const at::Tensor dl = delta.narrow(1, t0, T);                      // [nb, T, di]
+    const at::Tensor dA = at::exp(dl.unsqueeze(-1) * A).contiguous();  // [nb, T, di, N]
+    const at::Tensor dBu =
+        ((dl * u.narrow(1, t0, T)).unsqueeze(-1) * Bm.narrow(1, t0, T).unsqueeze(2))
+            .contiguous();                                   // [nb, T, di, N]
+    const at::Tensor Cb = Cm.narrow(1, t0, T).contiguous();  // [nb, T, N]
     at::Tensor hs = at::empty_like(dA);
     for (int64_t t = 0; t < T; t++) {
       h.mul_(dA.select(1, t)).add_(dBu.select(1, t));
@@ -160,7 +163,7 @@ at::Tensor mamba_gated(const MambaWeights& w, const at::Tensor& xz) {
   const int64_t di = w.D.size(0), n = w.A.size(1), r = w.dt_proj.w.size(1);
   const at::Tensor z = xz.narrow(-1, di, di);
   const at::Tensor xs = at::silu(causal_conv(xz.narrow(-1, 0, di), w.conv_w, w.conv_b));
-  const at::Tensor dbl = w.x_proj(xs);  // [batch, len, R + 2 N]
+  const at::Tensor dbl = w.x_proj(xs);                    // [batch, len, R + 2 N]
   const at::Tensor dt = w.dt_proj(dbl.narrow(-1, 0, r));  // softplus in the scan
   at::Tensor y = selective_scan(xs, dt, w.A, dbl.narrow(-1, r, n), dbl.narrow(-1, r + n, n));
   return (y + xs * w.D) * at::silu(z);
@@ -241,8 +244,8 @@ MambaWeights CaduceusEmbedder::load_mamba(const SafetensorsFile& file, const std
   if (tied != nullptr && !file.has(m + "out_proj.weight")) {
     w.out_proj = tied->out_proj;
   } else {
-    w.out_proj = zoo::make_linear(load("out_proj.weight", {d, di}),
-                                  opt("out_proj.bias", {d}, cfg_.bias));
+    w.out_proj =
+        zoo::make_linear(load("out_proj.weight", {d, di}), opt("out_proj.bias", {d}, cfg_.bias));
   }
   w.conv_w = load("conv1d.weight", {di, 1, cfg_.d_conv}).view({di, cfg_.d_conv}).t().contiguous();
   w.conv_b = opt("conv1d.bias", {di}, cfg_.conv_bias);
@@ -295,8 +298,10 @@ void CaduceusEmbedder::load_lm_head(const SafetensorsFile& file, const std::stri
   } else {
     const nlohmann::json j = zoo::parse_json_object(read_file(config_path), config_path);
     if (!zoo::json_bool(j, "tie_word_embeddings", config_path, true)) {
-      fail("%s: no LM head for output logits / loss: missing tensors: %s (config.json has "
-           "\"tie_word_embeddings\": false)", file.path().c_str(), name);
+      fail(
+          "%s: no LM head for output logits / loss: missing tensors: %s (config.json has "
+          "\"tie_word_embeddings\": false)",
+          file.path().c_str(), name);
     }
     head_w_ = word_;
   }
@@ -318,12 +323,12 @@ at::Tensor CaduceusEmbedder::bimamba(const CaduceusLayer& l, const at::Tensor& x
   if (!cfg_.bidirectional) return l.fwd.out_proj(yf);
   // Tied projections act per position: in_proj of the reversed input = the reversed in_proj,
   // and with "add" out_proj(yf) + rev(out_proj(yr)) = out_proj(yf + rev(yr)) + bias.
-  const bool tied_in = l.rev.in_proj.w.is_same(l.fwd.in_proj.w) &&
-                       l.rev.in_proj.b.is_same(l.fwd.in_proj.b);
-  const bool tied_out = l.rev.out_proj.w.is_same(l.fwd.out_proj.w) &&
-                        l.rev.out_proj.b.is_same(l.fwd.out_proj.b);
-  const at::Tensor yr = mamba_gated(l.rev, tied_in ? flip_len(xz, rev)
-                                                   : l.rev.in_proj(flip_len(x, rev)));
+  const bool tied_in =
+      l.rev.in_proj.w.is_same(l.fwd.in_proj.w) && l.rev.in_proj.b.is_same(l.fwd.in_proj.b);
+  const bool tied_out =
+      l.rev.out_proj.w.is_same(l.fwd.out_proj.w) && l.rev.out_proj.b.is_same(l.fwd.out_proj.b);
+  const at::Tensor yr =
+      mamba_gated(l.rev, tied_in ? flip_len(xz, rev) : l.rev.in_proj(flip_len(x, rev)));
   if (cfg_.bidirectional_strategy == "add" && tied_out) {
     at::Tensor out = l.fwd.out_proj(yf + flip_len(yr, rev));
     return l.fwd.out_proj.b.defined() ? out + l.fwd.out_proj.b : out;
@@ -357,8 +362,8 @@ at::Tensor CaduceusEmbedder::forward_ph(const at::Tensor& ids, const at::Tensor&
 at::Tensor CaduceusEmbedder::forward_ps(const at::Tensor& ids, const at::Tensor& rev) const {
   // RCPSEmbedding: the length flips of rc(ids) and of its embedding cancel.
   at::Tensor ha = at::embedding(word_, ids);
-  at::Tensor hb = at::embedding(word_, complement_.index_select(0, ids.reshape({-1})).view_as(ids))
-                      .flip({-1});
+  at::Tensor hb =
+      at::embedding(word_, complement_.index_select(0, ids.reshape({-1})).view_as(ids)).flip({-1});
   // The second half's norm: flip_c(Norm(flip_c(x))) = Norm with flipped weight and bias.
   auto norm_rc = [&](const at::Tensor& x, const at::Tensor& w, const at::Tensor& bias) {
     return norm(x, w.flip({0}), bias.defined() ? bias.flip({0}) : bias);
@@ -397,8 +402,10 @@ void CaduceusEmbedder::forward_inputs(const std::vector<const std::vector<int32_
       if (id < 0 || id >= cfg_.padded_vocab_size())
         fail("caduceus: token id %d is outside [0, %lld)", id, (long long)cfg_.padded_vocab_size());
       if (output_ == LmOutput::kLoss && (id < kFirstBaseId || id >= kFirstBaseId + kNumBases))
-        fail("caduceus: --output loss: token id %d is not one of A, C, G, T, N (BEND's loss "
-             "covers only those; its code fails on others too)", id);
+        fail(
+            "caduceus: --output loss: token id %d is not one of A, C, G, T, N (BEND's loss "
+            "covers only those; its code fails on others too)",
+            id);
     }
     lengths.push_back(int64_t(in->size()));
   }
@@ -411,12 +418,13 @@ void CaduceusEmbedder::forward_inputs(const std::vector<const std::vector<int32_
     std::vector<int64_t> rows(batch.size() * size_t(max_len));  // flip_len's row order
     for (size_t b = 0; b < batch.size(); b++) {
       const int64_t n = lengths[batch[b]], first = int64_t(b) * max_len;
-      for (int64_t t = 0; t < max_len; t++) rows[size_t(first + t)] = first + (t < n ? n - 1 - t : t);
+      for (int64_t t = 0; t < max_len; t++)
+        rows[size_t(first + t)] = first + (t < n ? n - 1 - t : t);
     }
     const at::Tensor rev = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(device_);
     ids = ids.to(device_);
     at::Tensor y = cfg_.rcps ? forward_ps(ids, rev) : forward_ph(ids, rev);  // [n, max_len, hidden]
-    if (output_ != LmOutput::kHidden) y = head_output(y, ids);  // [n, max_len, dim_]
+    if (output_ != LmOutput::kHidden) y = head_output(y, ids);               // [n, max_len, dim_]
     y = y.to(at::kCPU, at::kFloat).contiguous();
     const float* p = y.data_ptr<float>();
     for (size_t b = 0; b < batch.size(); b++) {

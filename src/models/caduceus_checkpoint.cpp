@@ -20,9 +20,9 @@ using zoo::json_number;
 
 // ssm_cfg keys of mamba_ssm 1.x's Mamba; the dt_* keys and use_fast_path only affect training
 // initialisation or kernel choice, not the forward pass.
-const char* const kSsmKeys[] = {"d_state",  "d_conv",   "expand",        "dt_rank",
-                                "dt_min",   "dt_max",   "dt_init",       "dt_scale",
-                                "dt_init_floor", "conv_bias", "bias", "use_fast_path"};
+const char* const kSsmKeys[] = {"d_state",       "d_conv",    "expand",  "dt_rank",
+                                "dt_min",        "dt_max",    "dt_init", "dt_scale",
+                                "dt_init_floor", "conv_bias", "bias",    "use_fast_path"};
 
 void parse_ssm_cfg(const nlohmann::json& j, const std::string& where, CaduceusConfig& c) {
   c.dt_rank = (c.d_model + 15) / 16;
@@ -33,9 +33,10 @@ void parse_ssm_cfg(const nlohmann::json& j, const std::string& where, CaduceusCo
     bool known = false;
     for (const char* k : kSsmKeys) known = known || it.key() == k;
     if (!known) {
-      fail("%s: ssm_cfg.%s is not supported (only mamba_ssm 1.x's Mamba block: d_state, "
-           "d_conv, expand, dt_rank, conv_bias, bias and its dt_* initialisation keys)",
-           where.c_str(), it.key().c_str());
+      fail(
+          "%s: ssm_cfg.%s is not supported (only mamba_ssm 1.x's Mamba block: d_state, "
+          "d_conv, expand, dt_rank, conv_bias, bias and its dt_* initialisation keys)",
+          where.c_str(), it.key().c_str());
     }
   }
   const std::string w = where + " (ssm_cfg)";
@@ -67,9 +68,10 @@ void parse_complement_map(const nlohmann::json& j, const std::string& where, Cad
     const bool ok_key = !it.key().empty() && *end == '\0' && key >= 0 && key < int64_t(m.size());
     if (!ok_key || !it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
         it.value().get<int64_t>() >= v) {
-      fail("%s: complement_map entry \"%s\": %s: keys must be the ids 0 .. %zu and values ids "
-           "below %lld", where.c_str(), it.key().c_str(), it.value().dump().c_str(),
-           m.size() - 1, (long long)v);
+      fail(
+          "%s: complement_map entry \"%s\": %s: keys must be the ids 0 .. %zu and values ids "
+          "below %lld",
+          where.c_str(), it.key().c_str(), it.value().dump().c_str(), m.size() - 1, (long long)v);
     }
     c.complement_map[size_t(key)] = it.value().get<int64_t>();
   }
@@ -78,17 +80,18 @@ void parse_complement_map(const nlohmann::json& j, const std::string& where, Cad
 
 void validate(const CaduceusConfig& c, const std::string& where) {
   const std::pair<const char*, int64_t> positive[] = {
-      {"d_model", c.d_model},     {"n_layer", c.n_layer},         {"vocab_size", c.vocab_size},
-      {"d_state", c.d_state},     {"d_conv", c.d_conv},           {"expand", c.expand},
-      {"dt_rank", c.dt_rank},     {"pad_vocab_size_multiple", c.pad_vocab_size_multiple}};
+      {"d_model", c.d_model},       {"n_layer", c.n_layer},
+      {"vocab_size", c.vocab_size}, {"d_state", c.d_state},
+      {"d_conv", c.d_conv},         {"expand", c.expand},
+      {"dt_rank", c.dt_rank},       {"pad_vocab_size_multiple", c.pad_vocab_size_multiple}};
   for (const auto& kv : positive) {
     if (kv.second < 1)
       fail("%s: \"%s\" must be >= 1, got %lld", where.c_str(), kv.first, (long long)kv.second);
   }
   if (c.bidirectional && c.bidirectional_strategy != "add" &&
       c.bidirectional_strategy != "ew_multiply") {
-    fail("%s: bidirectional_strategy \"%s\" is not implemented (add or ew_multiply)",
-         where.c_str(), c.bidirectional_strategy.c_str());
+    fail("%s: bidirectional_strategy \"%s\" is not implemented (add or ew_multiply)", where.c_str(),
+         c.bidirectional_strategy.c_str());
   }
   if (!(c.norm_epsilon > 0) || !(c.initializer_range >= 0))
     fail("%s: norm_epsilon must be > 0 and initializer_range >= 0", where.c_str());
@@ -146,8 +149,7 @@ int64_t CaduceusConfig::padded_vocab_size() const {
 CaduceusConfig parse_caduceus_config(const std::string& text, const std::string& where) {
   const nlohmann::json j = zoo::parse_json_object(text, where);
   if (j.contains("model_type") && j["model_type"] != "caduceus") {
-    fail("%s: model_type is %s, not \"caduceus\"", where.c_str(),
-         j["model_type"].dump().c_str());
+    fail("%s: model_type is %s, not \"caduceus\"", where.c_str(), j["model_type"].dump().c_str());
   }
   CaduceusConfig c;
   c.d_model = json_int(j, "d_model", where, 0, true);
@@ -181,16 +183,16 @@ CaduceusConfig read_caduceus_config(const std::string& path) {
 std::vector<CaduceusTensorSpec> caduceus_tensor_specs(const CaduceusConfig& c) {
   const int64_t d = c.d_model, di = c.d_inner(), n = c.d_state;
   std::vector<CaduceusTensorSpec> out;
-  const std::string ps = c.rcps ? ".submodule" : "";             // RCPS wrappers
+  const std::string ps = c.rcps ? ".submodule" : "";  // RCPS wrappers
   const std::string norm_ps = c.rcps && !c.fused_add_norm ? ".submodule" : "";
   auto norm = [&](const std::string& name) {
     out.push_back({name + ".weight", {d}, false});
     if (!c.rms_norm) out.push_back({name + ".bias", {d}, false});
   };
-  out.push_back({std::string("embeddings.word_embeddings") + (c.rcps ? ".embedding" : "") +
-                     ".weight",
-                 {c.padded_vocab_size(), d},
-                 false});
+  out.push_back(
+      {std::string("embeddings.word_embeddings") + (c.rcps ? ".embedding" : "") + ".weight",
+       {c.padded_vocab_size(), d},
+       false});
   for (int64_t i = 0; i < c.n_layer; i++) {
     const std::string p = "layers." + std::to_string(i) + ".";
     for (int dir = 0; dir < (c.bidirectional ? 2 : 1); dir++) {
@@ -233,9 +235,10 @@ std::string check_caduceus_weights(const SafetensorsFile& weights, const Caduceu
     }
   }
   if (!found) {
-    fail("%s: no Caduceus backbone: none of caduceus.backbone., backbone. or no prefix holds "
-         "%s (\"rcps\": %s)",
-         weights.path().c_str(), emb.c_str(), c.rcps ? "true" : "false");
+    fail(
+        "%s: no Caduceus backbone: none of caduceus.backbone., backbone. or no prefix holds "
+        "%s (\"rcps\": %s)",
+        weights.path().c_str(), emb.c_str(), c.rcps ? "true" : "false");
   }
   std::vector<zoo::ExpectedTensor> expected;
   for (const CaduceusTensorSpec& s : caduceus_tensor_specs(c))
@@ -244,10 +247,9 @@ std::string check_caduceus_weights(const SafetensorsFile& weights, const Caduceu
       weights, expected, is_ignored_tensor,
       strfmt("weights do not match the config (d_model %lld, n_layer %lld, d_state %lld, "
              "d_conv %lld, expand %lld, dt_rank %lld, rcps %s, bidirectional %s, rms_norm %s)",
-             (long long)c.d_model, (long long)c.n_layer, (long long)c.d_state,
-             (long long)c.d_conv, (long long)c.expand, (long long)c.dt_rank,
-             c.rcps ? "true" : "false", c.bidirectional ? "true" : "false",
-             c.rms_norm ? "true" : "false"));
+             (long long)c.d_model, (long long)c.n_layer, (long long)c.d_state, (long long)c.d_conv,
+             (long long)c.expand, (long long)c.dt_rank, c.rcps ? "true" : "false",
+             c.bidirectional ? "true" : "false", c.rms_norm ? "true" : "false"));
   return prefix;
 }
 

@@ -1,10 +1,10 @@
 // Mamba's selective scan on CPU (src/models/selective_scan.hpp). Torch-free. The channel loop
 // is the hot loop of the Caduceus model; it is compiled with -O3 and finite math (no NaN/inf
 // checks in fmax) so GCC vectorizes it at the build's baseline ISA.
-#include "selective_scan.hpp"
-
 #include <cstring>
 #include <vector>
+
+#include "selective_scan.hpp"
 
 #pragma GCC optimize("O3", "finite-math-only")
 

@@ -3,7 +3,7 @@
 // Hugging Face's names (kuleshov-group/caduceus modeling_caduceus.py, CaduceusForMaskedLM).
 // Both published variants: Caduceus-Ph ("rcps": false, hidden d_model) and Caduceus-PS
 // ("rcps": true, hidden 2 d_model: [forward half, reverse-complement half]). Forward pass:
-//   h = word_embeddings(ids); residual = 0                     // PS: [E(ids), flip_c(E(comp(ids)))]
+//   h = word_embeddings(ids); residual = 0        // PS: [E(ids), flip_c(E(comp(ids)))]
 //   per layer: residual = h + residual; h = BiMamba(Norm(residual))
 //     PS: Norm and BiMamba run on each half, the second half flipped in length and channels
 //     (RCPSWrapper / RCPSAddNormWrapper); with "fused_add_norm" (the published checkpoints)
