@@ -5,6 +5,7 @@
 #include "bend/core/files.hpp"
 #include "bend/core/log.hpp"
 #include "bend/models/awdlstm.hpp"
+#include "bend/models/caduceus.hpp"
 #include "bend/models/hyenadna.hpp"
 #include "zoo_util.hpp"
 
@@ -37,7 +38,21 @@ std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r) {
         (long long)c.vocab_size, human_count(double(awdlstm_parameter_count(c))).c_str(),
         (unsigned long long)r.seed);
   }
-  fail("bend model init: '%s' is neither hyenadna nor awdlstm", r.arch.c_str());
+  if (r.arch == "caduceus") {
+    if (r.config_path.empty())
+      fail("bend model init --arch caduceus: needs --config (a Caduceus config.json)");
+    const std::string text = zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+    const CaduceusConfig c = parse_caduceus_config(text, r.config_path);
+    write_seeded_caduceus_checkpoint(r.out_dir, text, r.seed);
+    return strfmt(
+        "caduceus: %s, d_model %lld, n_layer %lld, d_state %lld, expand %lld, %s, %s "
+        "parameters, seed %llu",
+        c.rcps ? "PS (rcps)" : "Ph", (long long)c.d_model, (long long)c.n_layer,
+        (long long)c.d_state, (long long)c.expand,
+        c.bidirectional ? ("bidirectional " + c.bidirectional_strategy).c_str() : "forward only",
+        human_count(double(caduceus_parameter_count(c))).c_str(), (unsigned long long)r.seed);
+  }
+  fail("bend model init: '%s' is not hyenadna, awdlstm or caduceus", r.arch.c_str());
 }
 
 }  // namespace bend

@@ -4,6 +4,7 @@
 #include "bend/core/error.hpp"
 #include "bend/embed/embedder.hpp"
 #include "bend/models/awdlstm.hpp"
+#include "bend/models/caduceus.hpp"
 #include "bend/models/hyenadna.hpp"
 #include "bend/models/lm_embedders.hpp"
 #include "bend/models/precision.hpp"
@@ -17,7 +18,7 @@ namespace {
 // The models whose checkpoints carry a language-model head (`--output logits | loss`): the
 // masked LMs (transformer.hpp) and HyenaDNA's causal head.
 bool has_lm_head(const std::string& name) {
-  for (const char* n : {"dnabert", "nt", "dnabert2", "gena-lm", "hyenadna"}) {
+  for (const char* n : {"dnabert", "nt", "dnabert2", "gena-lm", "hyenadna", "caduceus"}) {
     if (name == n) return true;
   }
   return false;
@@ -84,6 +85,13 @@ void register_torch_embedders() {
   register_embedder(entry("awdlstm", "BEND's AWD-LSTM, 1 vector per nt", make_awdlstm_embedder,
                           "input_size", "character (tokenizer.json)", "any length (recurrent)", true,
                           "config.json, model.safetensors, tokenizer.json"));
+  // Caduceus (bidirectional, reverse-complement equivariant Mamba; src/models/caduceus.cpp).
+  register_embedder(entry("caduceus",
+                          "Caduceus-Ph / -PS (bidirectional RC-equivariant Mamba), 1 vector per nt",
+                          make_caduceus_embedder, "d_model (PS: 2 x d_model)",
+                          "character (built in, upper-cased, no special tokens)",
+                          strfmt("pieces of %lld bp from the start", (long long)kCaduceusChunkBp),
+                          false, kHf));
   EmbedderInfo ts = entry("torchscript", "any TorchScript module: ids -> [batch, len, dim]",
                           [](const EmbedderOptions& o) { return make_torchscript_embedder(o); },
                           "the module's output width",

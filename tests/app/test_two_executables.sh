@@ -10,13 +10,14 @@ grep -q 'libtorch' <<<"$torch_libs" || fail "bend-torch does not link LibTorch"
 
 # `bend models` (registry of torch models) runs in bend-torch and lists resnetlm
 models=$("$BEND_BIN" models)
-for m in onehot resnetlm dnabert nt dnabert2 gena-lm hyenadna awdlstm torchscript; do
+for m in onehot resnetlm dnabert nt dnabert2 gena-lm hyenadna awdlstm torchscript caduceus; do
   grep -q "^$m " <<<"$models" || fail "bend models does not list $m: $models"
 done
 # every model says its dim, causality, tokenizer, longest input and checkpoint files
 for key in "dim:" "max input:" "checkpoint:"; do
   n=$(grep -c "^  .*$key" <<<"$models" || true)
-  [ "$n" -eq 9 ] || fail "bend models: '$key' on $n of 9 models: $models"
+  n_models=$(grep -c '^[a-z]' <<<"$models")
+  [ "$n" -eq "$n_models" ] || fail "bend models: '$key' on $n of $n_models models: $models"
 done
 grep -q '^  dim: d_model; causal: yes' <<<"$models" || fail "HyenaDNA not listed as causal: $models"
 

@@ -354,7 +354,7 @@ class LmOutputs(unittest.TestCase):
             if not line.startswith(" "):
                 name = line.split()[0]
             blocks[name] = blocks.get(name, "") + line + "\n"
-        for name in ["dnabert", "nt", "dnabert2", "gena-lm", "hyenadna"]:
+        for name in ["dnabert", "nt", "dnabert2", "gena-lm", "hyenadna", "caduceus"]:
             self.assertIn("--output: hidden, logits, loss\n", blocks[name])
         for name in ["onehot", "resnetlm", "awdlstm", "torchscript"]:
             self.assertIn("--output: hidden", blocks[name])

@@ -448,6 +448,8 @@ def zoo_models(quick):
         ("awdlstm", "awdlstm", ["--arch", "awdlstm", "--set", "input_size=64", "--set", "hidden_size=256",
                                 "--set", "num_hidden_layers=%d" % n]),
         ("resnetlm", "resnetlm", ["--arch", "resnetlm", "--hidden-size", "128", "--n-layers", str(n)]),
+        ("caduceus-ps (131k layout)", "caduceus", ["--arch", "caduceus", "--config", os.path.join(nt, "caduceus-ps.json"),
+                                                   "--set", "n_layer=%d" % n, "--set", "d_model=128"]),
     ]
 
 

@@ -4,7 +4,7 @@
 
 The references are the tests' own (tests/models: transformer_reference.py for dnabert / nt /
 dnabert2 / gena-lm, causal_lm_reference.py for hyenadna / awdlstm, test_resnetlm_reference.py for
-resnetlm), imported from there. The inputs are the token ids bend wrote (`--dump-tokens`), so the
+resnetlm, caduceus_reference.py for caduceus), imported from there. The inputs are the token ids bend wrote (`--dump-tokens`), so the
 tokenizers are not part of the comparison (bend bench forward tokenizes before timing, too); all
 model inputs of the batch run as one forward (right-padded and masked where lengths differ), and
 each token's vector is repeated over its nucleotides (BEND's upsampling, from the repeat counts
@@ -23,6 +23,7 @@ import torch
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests", "models"))
 import transformer_reference  # noqa: E402
+from caduceus_reference import CaduceusReference  # noqa: E402
 from causal_lm_reference import AwdLstmReference, HyenaReference  # noqa: E402
 from test_lm_embedders import unpack  # noqa: E402  (bend's packed token vector)
 from test_resnetlm_reference import ReferenceResNetLM, read_safetensors  # noqa: E402
@@ -85,6 +86,12 @@ def make_batch_fn(model, ckpt, cfg, rows, device="cpu"):
                       if p + "ln_f.weight" in weights)
         ref = HyenaReference(cfg, weights, prefix, torch.float32, long_conv="fft")  # hyena-dna's fftconv
         return chunked_batch(hyena_inputs(ref, pad_id=4), rows)
+    if model == "caduceus":  # one id per nt, no special tokens: the batch as one tensor
+        weights = read_safetensors(weights_path)
+        prefix = next(p for p in ("caduceus.backbone.", "backbone.", "") if p + "norm_f.weight" in weights
+                      or p + "norm_f.submodule.weight" in weights)
+        ref = CaduceusReference(cfg, weights, prefix, torch.float32)  # plain tensors: no autograd
+        return chunked_batch(lambda inputs: list(plain_batch(ref.hidden_batch, inputs)().numpy()), rows)
     if model == "awdlstm":
         ref = AwdLstmReference(cfg, read_safetensors(weights_path), torch.float32)
         run = plain_batch(ref.forward_batch, rows)
