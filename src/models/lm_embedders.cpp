@@ -8,6 +8,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/chunked_embedder.hpp"
+#include "bend/models/safetensors.hpp"
 #include "bend/models/transformer.hpp"
 #include "bend/tokenize/chunks.hpp"
 #include "bend/tokenize/tokenizer.hpp"
@@ -73,7 +74,7 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
   rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens());
   dim_ = encoder_->output_dim();  // hidden_size, vocab_size (logits) or 1 (loss)
   // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
-  uint32_t crc = file_crc32c(path_join(dir, "model.safetensors"));
+  uint32_t crc = weights_crc32c(checkpoint_weights_path(dir));
   for (const char* f : {"config.json", "vocab.txt", "tokenizer.json"}) {
     const std::string p = path_join(dir, f);
     if (!path_exists(p)) continue;
