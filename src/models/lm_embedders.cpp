@@ -1,4 +1,4 @@
-// The transformer Embedders ("dnabert", "nt", "dnabert2", "gena-lm"): a ChunkedEmbedder (BEND's
+// The transformer Embedders ("dnabert", "nt", "dnabert2", "gena-lm", "grover"): a ChunkedEmbedder (BEND's
 // chunking and upsampling) whose model inputs run through the TransformerEncoder.
 #include "bend/models/lm_embedders.hpp"
 
@@ -38,6 +38,7 @@ ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int6
   if (name == "gena-lm") {
     r = {0, cfg.model_type == "big_bird" ? kGenaLmBigBirdMaxTokens : kGenaLmBertMaxTokens};
   }
+  if (name == "grover") r = {0, kGroverMaxTokens};
   if (model_max > 0 && (r.max_tokens == 0 || r.max_tokens > model_max)) r.max_tokens = model_max;
   return r;
 }
@@ -128,6 +129,11 @@ std::unique_ptr<Embedder> make_dnabert2_embedder(const EmbedderOptions& opts) {
 std::unique_ptr<Embedder> make_gena_lm_embedder(const EmbedderOptions& opts) {
   return std::unique_ptr<Embedder>(
       new TransformerLmEmbedder({"gena-lm", TransformerArch::kBert, "bpe"}, opts));
+}
+
+std::unique_ptr<Embedder> make_grover_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"grover", TransformerArch::kBert, "grover"}, opts));
 }
 
 }  // namespace bend

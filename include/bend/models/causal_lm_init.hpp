@@ -1,5 +1,5 @@
-// `bend model init --arch hyenadna | awdlstm`: a seeded checkpoint of a causal model from a
-// config.json. Torch-free.
+// `bend model init --arch hyenadna | awdlstm | gpn`: a seeded checkpoint of a causal model (or
+// GPN, configured the same way) from a config.json. Torch-free.
 #pragma once
 
 #include <cstdint>
@@ -10,16 +10,16 @@ namespace bend {
 
 // What to write.
 struct CausalLmInitRequest {
-  std::string arch;         // "hyenadna" or "awdlstm"
+  std::string arch;         // "hyenadna", "awdlstm" or "gpn"
   std::string out_dir;      // checkpoint directory to create (absent or empty)
-  std::string config_path;  // hyenadna: required (e.g. a HyenaDNA repository's config.json);
+  std::string config_path;  // hyenadna, gpn: required (e.g. a HyenaDNA repository's config.json);
                             // awdlstm: optional ("" = BEND's AWDLSTMConfig defaults)
   std::map<std::string, std::string> set;  // config keys replaced, values as JSON text; "a.b"
                                            // sets key b of object a (e.g. layer.l_max)
   uint64_t seed = 0;
 };
 
-// Writes the checkpoint (write_seeded_hyenadna_checkpoint / write_seeded_awdlstm_checkpoint)
+// Writes the checkpoint (write_seeded_hyenadna_checkpoint / _awdlstm_ / _gpn_)
 // and returns a one-line summary (architecture, sizes, parameter count, seed). Throws
 // bend::Error naming the file that is wrong, or for an unknown arch.
 std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r);
