@@ -1,5 +1,6 @@
 """GROVER in bend: `bend model init --arch grover` (a BERT-base config.json, shrunk, with a
-greedy-match vocab.txt), then `bend embed`, `bend genome` and `bend variants --model grover` on
+greedy-match vocab.txt), then `bend embed` (also `--token-level`), `bend genome` and
+`bend variants --model grover` on
 real hg38 sequence (samtools faidx; a - strand row; the leading N run) against a python3-torch
 reference that follows BEND's GROVEREmbedder code step by step: max_match_tokenize (longest
 vocabulary token first, one [UNK] per unmatched byte), [CLS] tokens [SEP] through BertModel
@@ -84,7 +85,8 @@ class GroverReference:
                          w[p + "transform.LayerNorm.bias"], self.cfg.get("layer_norm_eps", 1e-12))
         return F.linear(x, w["bert.embeddings.word_embeddings.weight"], w[p + "bias"])
 
-    def embed(self, seq, output="hidden"):
+    def embed(self, seq, output="hidden", token_level=False):
+        """[len(seq), dim]; token_level: ([n_tokens, dim], flattened (start, len_bp) spans)."""
         toks = self.max_match(seq)
         pieces = []
         for chunk in self.chunks(toks):
@@ -95,6 +97,10 @@ class GroverReference:
                 out = logits.numpy() if output == "logits" else F.cross_entropy(
                     logits, torch.tensor(ids), reduction="none").numpy()[:, None]
             pieces.append(out[1:-1])  # per chunk, as BEND's slicing leaves it after [1:-1]
+        if token_level:
+            lens = [1 if t == "[UNK]" else len(t) for t in toks]
+            starts = np.concatenate([[0], np.cumsum(lens)[:-1]])
+            return np.concatenate(pieces), [int(v) for pair in zip(starts, lens) for v in pair]
         rows = []
         for t, v in zip(toks, np.concatenate(pieces)):
             rows += [v] * (1 if t == "[UNK]" else len(t))
@@ -155,6 +161,24 @@ class Grover(unittest.TestCase):
                 worst = max(worst, float(np.abs(got - want).max()))
             print(f"  grover --output {output}: max |bend - reference| = {worst:.2e}")
             self.assertLessEqual(worst, 1e-4, output)
+
+    def test_token_level_stores_one_vector_per_token_with_its_nucleotides(self):
+        out = os.path.join(self.work, "emb_tokens")
+        bt.bend(["embed", "--bed", self.bed, "--genome", GENOME, "--read-strand", "--model",
+                 "grover", "--checkpoint", self.ckpt, "--out", out, "--token-level"])
+        for name in sorted(os.listdir(out)):
+            if ".tfrecord" not in name or ".tmp" in name:
+                continue
+            for data in bt.read_tfrecord(os.path.join(out, name)):
+                ex = bt.example_pb2().Example()
+                ex.ParseFromString(data)
+                f = ex.features.feature
+                i = f["index"].int64_list.value[0]
+                want, want_spans = self.model.embed(self.seqs[i], token_level=True)
+                self.assertEqual(list(f["token_spans"].int64_list.value), want_spans, i)
+                got = bt.parse_record(data)["inputs"]
+                self.assertEqual(got.shape, want.shape, i)
+                self.assertLessEqual(float(np.abs(got - want).max()), 1e-4, i)
 
     def test_genome_windows_follow_bends_grover_embedder(self):
         bed = os.path.join(self.work, "regions.bed")
