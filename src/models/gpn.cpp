@@ -82,9 +82,9 @@ GpnEmbedder::GpnEmbedder(const EmbedderOptions& opts) {
   if (dir.empty()) fail("gpn: needs a checkpoint directory");
   const std::string config_path = path_join(dir, "config.json");
   const std::string tokenizer_path = path_join(dir, "tokenizer.json");
-  const std::string weights_path = checkpoint_weights_path(dir);
   cfg_ = read_gpn_config(config_path);
   tok_ = read_char_tokenizer(tokenizer_path);
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   const int64_t rows = cfg_.embedding_table ? cfg_.vocab_size : cfg_.hidden_size;
   if (tok_.max_id >= rows || tok_.max_id >= cfg_.vocab_size) {
     fail("%s: token id %d does not fit vocab_size %lld / the input width %lld (%s)",

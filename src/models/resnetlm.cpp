@@ -72,9 +72,9 @@ ResNetLMEmbedder::ResNetLMEmbedder(const EmbedderOptions& opts) : device_(select
   const std::string& dir = opts.checkpoint_dir;
   const std::string config_path = path_join(dir, "config.json");
   const std::string tokenizer_path = path_join(dir, "tokenizer.json");
-  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   cfg_ = read_resnetlm_config(config_path);
   tok_ = read_char_tokenizer(tokenizer_path);
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   if (tok_.max_id >= cfg_.hidden_size) {
     fail("%s: token id %d does not fit the one-hot input of hidden_size %lld (%s)",
          tokenizer_path.c_str(), tok_.max_id, (long long)cfg_.hidden_size, config_path.c_str());
