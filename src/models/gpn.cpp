@@ -35,11 +35,11 @@ struct Norm {
 struct GpnLayer {
   at::Tensor conv_w, conv_b;  // [h, h / groups, k], [h] or undefined
   int64_t groups = 1, dilation = 1, pad_left = 0, pad_right = 0;
-  Norm conv_norm;             // ConvNet: after GELU; GPN: before the conv
-  zoo::Linear conv_out;       // GPN only: [h, h]
-  Norm ffn_norm;              // ConvNet: after GELU; GPN: before ffn_in
-  zoo::Linear ffn_in;         // ConvNet: [h, h]; GPN: [i, h]
-  zoo::Linear ffn_out;        // GPN only: [h, i]
+  Norm conv_norm;        // ConvNet: after GELU; GPN: before the conv
+  zoo::Linear conv_out;  // GPN only: [h, h]
+  Norm ffn_norm;         // ConvNet: after GELU; GPN: before ffn_in
+  zoo::Linear ffn_in;    // ConvNet: [h, h]; GPN: [i, h]
+  zoo::Linear ffn_out;   // GPN only: [h, i]
 };
 
 class GpnEmbedder : public Embedder {
@@ -71,7 +71,7 @@ class GpnEmbedder : public Embedder {
   at::Device device_{at::kCPU};
   at::Tensor word_;  // [vocab, h] (embedding "embedding" only)
   std::vector<GpnLayer> layers_;
-  Norm ln_f_;  // GPN only
+  Norm ln_f_;                              // GPN only
   zoo::Linear head_dense_, head_decoder_;  // set unless output_ is kHidden
   Norm head_norm_;
   bool head_transform_ = false;
@@ -119,8 +119,8 @@ void GpnEmbedder::load(const std::string& path) {
   if (cfg_.embedding_table) word_ = get("model.embeddings.word_embeddings.weight");
   for (int64_t i = 0; i < cfg_.num_hidden_layers; i++) {
     GpnLayer l;
-    const std::string p =
-        cfg_.legacy ? "model.encoder." + std::to_string(i) + "." : "model.encoder.layer." + std::to_string(i) + ".";
+    const std::string p = cfg_.legacy ? "model.encoder." + std::to_string(i) + "."
+                                      : "model.encoder.layer." + std::to_string(i) + ".";
     const std::string conv = cfg_.legacy ? "conv.1" : "conv.2";
     l.conv_w = get(p + conv + ".weight");
     l.conv_b = get(p + conv + ".bias");

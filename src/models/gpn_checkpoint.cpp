@@ -39,8 +39,9 @@ void validate(const GpnConfig& c, const std::string& where) {
       fail("%s: \"%s\" must be >= 1, got %lld", where.c_str(), kv.first, (long long)kv.second);
   }
   if (!c.embedding_table && c.vocab_size > c.hidden_size) {
-    fail("%s: vocab_size %lld > hidden_size %lld: the one-hot input needs hidden_size >= vocab_size",
-         where.c_str(), (long long)c.vocab_size, (long long)c.hidden_size);
+    fail(
+        "%s: vocab_size %lld > hidden_size %lld: the one-hot input needs hidden_size >= vocab_size",
+        where.c_str(), (long long)c.vocab_size, (long long)c.hidden_size);
   }
   if (!(c.initializer_range >= 0)) fail("%s: \"initializer_range\" must be >= 0", where.c_str());
 }
@@ -72,7 +73,8 @@ GpnConfig parse_gpn_config(const std::string& json_text, const std::string& wher
     }
     const std::string embedding = json_string(j, "embedding", where, "one_hot");
     if (embedding != "one_hot" && embedding != "embedding")
-      fail("%s: unknown \"embedding\": \"%s\" (one_hot, embedding)", where.c_str(), embedding.c_str());
+      fail("%s: unknown \"embedding\": \"%s\" (one_hot, embedding)", where.c_str(),
+           embedding.c_str());
     c.embedding_table = embedding == "embedding";
     c.num_hidden_layers = zoo::json_int(j, "num_hidden_layers", where, 25);
     c.intermediate_size = zoo::json_int(j, "intermediate_size", where, 2048);
@@ -84,8 +86,10 @@ GpnConfig parse_gpn_config(const std::string& json_text, const std::string& wher
     c.dilation_max = zoo::json_int(j, "dilation_max", where, 9999);
     c.dilation_cycle = zoo::json_int(j, "dilation_cycle", where, 8);
   } else {
-    fail("%s: \"model_type\" \"%s\" is not a GPN model (ConvNet: gpn-brassicales; GPN: gpn/model.py)",
-         where.c_str(), type.c_str());
+    fail(
+        "%s: \"model_type\" \"%s\" is not a GPN model (ConvNet: gpn-brassicales; GPN: "
+        "gpn/model.py)",
+        where.c_str(), type.c_str());
   }
   if (zoo::json_int(j, "n_aux_features", where, 0) != 0)
     fail("%s: \"n_aux_features\" > 0 is not supported (auxiliary input features)", where.c_str());
@@ -130,7 +134,8 @@ std::vector<GpnTensor> gpn_tensor_specs(const GpnConfig& c) {
     }
     return out;
   }
-  if (c.embedding_table) out.push_back({"model.embeddings.word_embeddings.weight", {c.vocab_size, h}});
+  if (c.embedding_table)
+    out.push_back({"model.embeddings.word_embeddings.weight", {c.vocab_size, h}});
   for (int64_t i = 0; i < c.num_hidden_layers; i++) {
     const std::string p = "model.encoder.layer." + std::to_string(i) + ".";
     const int64_t groups = (c.depthwise && i > 0) ? h : 1;
@@ -148,9 +153,12 @@ std::vector<GpnTensor> gpn_tensor_specs(const GpnConfig& c) {
 std::vector<GpnTensor> gpn_head_tensor_specs(const GpnConfig& c) {
   const int64_t h = c.hidden_size;
   if (c.legacy) {
-    return {{"cls.decoder.0.weight", {h, h}}, {"cls.decoder.0.bias", {h}},
-            {"cls.decoder.2.weight", {h}},    {"cls.decoder.2.bias", {h}},
-            {"cls.decoder.3.weight", {c.vocab_size, h}}, {"cls.decoder.3.bias", {c.vocab_size}}};
+    return {{"cls.decoder.0.weight", {h, h}},
+            {"cls.decoder.0.bias", {h}},
+            {"cls.decoder.2.weight", {h}},
+            {"cls.decoder.2.bias", {h}},
+            {"cls.decoder.3.weight", {c.vocab_size, h}},
+            {"cls.decoder.3.bias", {c.vocab_size}}};
   }
   std::vector<GpnTensor> out;
   if (c.mlm_head_transform) {
@@ -167,7 +175,8 @@ std::vector<GpnTensor> gpn_head_tensor_specs(const GpnConfig& c) {
 void check_gpn_weights(const SafetensorsFile& weights, const GpnConfig& c, bool with_head) {
   std::vector<zoo::ExpectedTensor> expected;
   for (const GpnTensor& t : gpn_tensor_specs(c)) expected.push_back({t.first, t.second, false});
-  for (const GpnTensor& t : gpn_head_tensor_specs(c)) expected.push_back({t.first, t.second, !with_head});
+  for (const GpnTensor& t : gpn_head_tensor_specs(c))
+    expected.push_back({t.first, t.second, !with_head});
   const std::string what = strfmt(
       "weights do not match the GPN %s config (hidden_size %lld, layers %lld, vocab_size %lld)%s",
       c.legacy ? "ConvNet" : "convnet", (long long)c.hidden_size, (long long)c.num_hidden_layers,

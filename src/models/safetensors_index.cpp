@@ -97,8 +97,8 @@ void SafetensorsFile::open_index() {
            want.c_str());
     }
     if (files_[it->second.file].path != want) {
-      fail("%s: tensor '%s' is listed in shard %s but is in %s", ip, e.first.c_str(),
-           want.c_str(), files_[it->second.file].path.c_str());
+      fail("%s: tensor '%s' is listed in shard %s but is in %s", ip, e.first.c_str(), want.c_str(),
+           files_[it->second.file].path.c_str());
     }
   }
   for (const auto& kv : tensors_) {

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "../common/temp_dir.hpp"
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/safetensors.hpp"
-#include "../common/temp_dir.hpp"
 
 using bend::Error;
 using bend::F32Tensor;
@@ -46,8 +46,8 @@ std::string open_error(const std::string& path) {
 
 TEST_CASE("a shard index reads as one file holding every shard's tensors") {
   TempDir tmp;
-  const std::string index = tmp.file("model.safetensors.index.json",
-                                     index_json(write_two_shards(tmp)));
+  const std::string index =
+      tmp.file("model.safetensors.index.json", index_json(write_two_shards(tmp)));
   SafetensorsFile f(index);
   CHECK(f.path() == index);
   CHECK(f.tensors().size() == 3);
@@ -57,7 +57,8 @@ TEST_CASE("a shard index reads as one file holding every shard's tensors") {
   CHECK(f.info("c").shape == std::vector<int64_t>{3});
   CHECK(f.file_of("w") == tmp.file("a.safetensors"));
   CHECK(f.file_of("c") == tmp.file("b.safetensors"));
-  CHECK(f.files() == std::vector<std::string>{tmp.file("a.safetensors"), tmp.file("b.safetensors")});
+  CHECK(f.files() ==
+        std::vector<std::string>{tmp.file("a.safetensors"), tmp.file("b.safetensors")});
   CHECK(f.metadata().at("format") == "pt");
   CHECK(f.file_size_bytes() == uint64_t(bend::file_size_or_neg(tmp.file("a.safetensors")) +
                                         bend::file_size_or_neg(tmp.file("b.safetensors"))));
@@ -74,10 +75,11 @@ TEST_CASE("checkpoint_weights_path prefers model.safetensors, else the shard ind
   CHECK(bend::checkpoint_weights_path(tmp.path) == tmp.file("model.safetensors"));
 }
 
-TEST_CASE("weights_crc32c of an index changes with any shard's bytes, of a file it is the file's CRC") {
+TEST_CASE(
+    "weights_crc32c of an index changes with any shard's bytes, of a file it is the file's CRC") {
   TempDir tmp;
-  const std::string index = tmp.file("model.safetensors.index.json",
-                                     index_json(write_two_shards(tmp)));
+  const std::string index =
+      tmp.file("model.safetensors.index.json", index_json(write_two_shards(tmp)));
   CHECK(bend::weights_crc32c(tmp.file("a.safetensors")) ==
         bend::file_crc32c(tmp.file("a.safetensors")));
   const uint32_t before = bend::weights_crc32c(index);
@@ -88,9 +90,9 @@ TEST_CASE("weights_crc32c of an index changes with any shard's bytes, of a file 
 
 TEST_CASE("a missing shard is named with the index and a tensor it should hold") {
   TempDir tmp;
-  const std::string index = tmp.file(
-      "model.safetensors.index.json",
-      index_json(write_two_shards(tmp) + R"(, "d": "model-00003-of-00003.safetensors")"));
+  const std::string index =
+      tmp.file("model.safetensors.index.json",
+               index_json(write_two_shards(tmp) + R"(, "d": "model-00003-of-00003.safetensors")"));
   const std::string msg = open_error(index);
   CHECK_THAT(msg, Contains(index) && Contains("model-00003-of-00003.safetensors") &&
                       Contains("missing") && Contains("'d'"));
@@ -101,15 +103,16 @@ TEST_CASE("a tensor the index lists but its shard lacks is refused, naming the s
   write_two_shards(tmp);
   const std::string index = tmp.file(
       "model.safetensors.index.json",
-      index_json(R"("w": "a.safetensors", "b": "a.safetensors", "c": "b.safetensors", "e": "b.safetensors")"));
+      index_json(
+          R"("w": "a.safetensors", "b": "a.safetensors", "c": "b.safetensors", "e": "b.safetensors")"));
   CHECK_THAT(open_error(index), Contains(index) && Contains("'e'") &&
                                     Contains(tmp.file("b.safetensors")) &&
                                     Contains("does not hold it"));
-  const std::string moved = tmp.file(
-      "moved.index.json",
-      index_json(R"("w": "a.safetensors", "b": "b.safetensors", "c": "b.safetensors")"));
-  CHECK_THAT(open_error(moved), Contains("'b'") && Contains("is listed in shard " +
-                                                            tmp.file("b.safetensors")));
+  const std::string moved =
+      tmp.file("moved.index.json",
+               index_json(R"("w": "a.safetensors", "b": "b.safetensors", "c": "b.safetensors")"));
+  CHECK_THAT(open_error(moved),
+             Contains("'b'") && Contains("is listed in shard " + tmp.file("b.safetensors")));
 }
 
 TEST_CASE("a tensor held by two shards is refused, naming both files") {
@@ -125,10 +128,10 @@ TEST_CASE("a tensor held by two shards is refused, naming both files") {
 TEST_CASE("a shard tensor missing from the index, and bad indexes, are refused") {
   TempDir tmp;
   write_two_shards(tmp);
-  const std::string index = tmp.file(
-      "model.safetensors.index.json", index_json(R"("w": "a.safetensors", "c": "b.safetensors")"));
-  CHECK_THAT(open_error(index), Contains(tmp.file("a.safetensors")) && Contains("'b'") &&
-                                    Contains("does not list"));
+  const std::string index = tmp.file("model.safetensors.index.json",
+                                     index_json(R"("w": "a.safetensors", "c": "b.safetensors")"));
+  CHECK_THAT(open_error(index),
+             Contains(tmp.file("a.safetensors")) && Contains("'b'") && Contains("does not list"));
   CHECK_THAT(open_error(tmp.file("x.index.json", "{\"weight_map\": [")),
              Contains("x.index.json") && Contains("not valid JSON"));
   CHECK_THAT(open_error(tmp.file("y.index.json", "{\"metadata\": {}}")),
@@ -137,5 +140,6 @@ TEST_CASE("a shard tensor missing from the index, and bad indexes, are refused")
              Contains("outside the index's folder"));
   CHECK_THAT(open_error(tmp.file("e.index.json", index_json(""))), Contains("lists no tensors"));
   tmp.write("a.safetensors", "short");  // a corrupt shard: the shard's own error
-  CHECK_THAT(open_error(index), Contains(tmp.file("a.safetensors")) && Contains("not a safetensors"));
+  CHECK_THAT(open_error(index),
+             Contains(tmp.file("a.safetensors")) && Contains("not a safetensors"));
 }

@@ -37,20 +37,20 @@ class SafetensorsFile;
 
 // A parsed GPN config.json (GPNConfig / ConvNetConfig field names and defaults).
 struct GpnConfig {
-  bool legacy = false;              // model_type "ConvNet" (else "GPN")
+  bool legacy = false;  // model_type "ConvNet" (else "GPN")
   int64_t vocab_size = 7;
-  int64_t hidden_size = 512;        // also the one-hot width
-  int64_t num_hidden_layers = 25;   // ConvNet: "n_layers"
+  int64_t hidden_size = 512;         // also the one-hot width
+  int64_t num_hidden_layers = 25;    // ConvNet: "n_layers"
   int64_t intermediate_size = 2048;  // GPN only
-  bool embedding_table = false;     // GPN "embedding": "embedding" (else "one_hot")
-  bool bias = false;                // GPN "bias" (ConvNet: always true)
-  bool mlm_head_transform = true;   // GPN
-  bool depthwise = false;           // GPN
-  int64_t first_kernel_size = 9;    // ConvNet: "kernel_size" for every layer
+  bool embedding_table = false;      // GPN "embedding": "embedding" (else "one_hot")
+  bool bias = false;                 // GPN "bias" (ConvNet: always true)
+  bool mlm_head_transform = true;    // GPN
+  bool depthwise = false;            // GPN
+  int64_t first_kernel_size = 9;     // ConvNet: "kernel_size" for every layer
   int64_t rest_kernel_size = 5;
   int64_t dilation_double_every = 1;
-  int64_t dilation_max = 9999;      // ConvNet default 32
-  int64_t dilation_cycle = 8;       // ConvNet default 6
+  int64_t dilation_max = 9999;  // ConvNet default 32
+  int64_t dilation_cycle = 8;   // ConvNet default 6
   int64_t dilation_base = 2;
   double initializer_range = 0.02;  // std of the seeded weights
 };
