@@ -83,7 +83,7 @@ void run_causal_init(const ModelInitArgs& a, double t0) {
 
 void run_model_init(const ModelInitArgs& a) {
   const double t0 = wall_seconds();
-  if (a.arch == "hyenadna" || a.arch == "awdlstm" || a.arch == "caduceus")
+  if (a.arch == "hyenadna" || a.arch == "awdlstm" || a.arch == "caduceus" || a.arch == "gpn")
     return run_causal_init(a, t0);
   if (a.arch != "resnetlm") return run_lm_init(a, t0);
   ResNetLMConfig cfg;  // BEND's resnetlm defaults
@@ -133,12 +133,11 @@ void add_model_command(CLI::App& app) {
       "seeded random weights, identical on every machine for the same seed");
   init->add_option("--arch", args->arch,
                    "resnetlm (BEND's ResNet LM: the flags below, or --config) | dnabert | nt | "
-                   "dnabert2 | gena-lm (transformers: --config with --set, --vocab-size, --hidden-size, "
-                   "--n-layers) | hyenadna, caduceus (--config with --set) | awdlstm (--config optional, "
-                   "--set)")
-      ->check(CLI::IsMember(
-                 {"resnetlm", "dnabert", "nt", "dnabert2", "gena-lm", "hyenadna", "awdlstm",
-                  "caduceus"}))
+                   "dnabert2 | gena-lm | grover (transformers: --config with --set, --vocab-size, "
+                   "--hidden-size, --n-layers) | hyenadna, caduceus, gpn (--config with --set) | awdlstm "
+                   "(--config optional, --set)")
+      ->check(CLI::IsMember({"resnetlm", "dnabert", "nt", "dnabert2", "gena-lm", "grover",
+                             "hyenadna", "awdlstm", "caduceus", "gpn"}))
       ->capture_default_str();
   init->add_option("--out", args->out_dir,
                    "Checkpoint directory to create (must not exist or be empty)")
@@ -148,11 +147,11 @@ void add_model_command(CLI::App& app) {
       ->check(CLI::ExistingFile);
   init->add_option("--seed", args->seed, "Seed of the weights")->capture_default_str();
   init->add_option("--set", args->sets,
-                   "Transformer, hyenadna, awdlstm and caduceus models: replace a config.json key, KEY=JSON "
+                   "Transformer, hyenadna, awdlstm, caduceus and gpn models: replace a config.json key, KEY=JSON "
                    "(repeatable), e.g. --set num_attention_heads=4, --set layer.l_max=258");
   init->add_option("--tokenizer", args->tokenizer_dir,
                    "Transformer models: directory whose vocab.txt / tokenizer.json is copied "
-                   "(needed for dnabert2 and gena-lm)")
+                   "(needed for dnabert2, gena-lm and grover)")
       ->check(CLI::ExistingDirectory);
   ResNetLMConfig& f = args->flags;
   const struct {

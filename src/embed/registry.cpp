@@ -80,7 +80,7 @@ static void check_weights_format(const EmbedderInfo& info, const std::string& di
   if (dir.empty() || info.files.find("model.safetensors") == std::string::npos) return;
   const std::string weights = path_join(dir, "model.safetensors");
   const std::string pickle = path_join(dir, "pytorch_model.bin");
-  if (path_exists(weights) || !path_exists(pickle)) return;
+  if (path_exists(weights) || path_exists(weights + ".index.json") || !path_exists(pickle)) return;
   fail("%s holds pytorch_model.bin but no model.safetensors: bend reads weights only as safetensors "
        "(a pickle can run code). Convert it once with bend's converter (needs python3-torch):\n"
        "  python3 tools/bin_to_safetensors.py %s %s",

@@ -61,9 +61,9 @@ AwdLstmEmbedder::AwdLstmEmbedder(const EmbedderOptions& opts) {
   if (dir.empty()) fail("awdlstm: needs a checkpoint directory");
   const std::string config_path = path_join(dir, "config.json");
   const std::string tokenizer_path = path_join(dir, "tokenizer.json");
-  const std::string weights_path = path_join(dir, "model.safetensors");
   cfg_ = read_awdlstm_config(config_path);
   tok_ = read_char_tokenizer(tokenizer_path);
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   if (tok_.max_id >= cfg_.vocab_size) {
     fail("%s: token id %d has no embedding row: vocab_size is %lld (%s)", tokenizer_path.c_str(),
          tok_.max_id, (long long)cfg_.vocab_size, config_path.c_str());

@@ -205,7 +205,7 @@ CaduceusEmbedder::CaduceusEmbedder(const EmbedderOptions& opts) {
   const std::string& dir = opts.checkpoint_dir;
   if (dir.empty()) fail("caduceus: needs a checkpoint directory");
   const std::string config_path = path_join(dir, "config.json");
-  const std::string weights_path = path_join(dir, "model.safetensors");
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   cfg_ = read_caduceus_config(config_path);
   tokenizer_.reset(new CaduceusTokenizer());
   if (tokenizer_->max_emitted_id() >= cfg_.padded_vocab_size()) {

@@ -1,4 +1,5 @@
-// `bend model init` for HyenaDNA and the AWD-LSTM (bend/models/causal_lm_init.hpp). Torch-free.
+// `bend model init` for HyenaDNA, the AWD-LSTM and GPN (bend/models/causal_lm_init.hpp).
+// Torch-free.
 #include "bend/models/causal_lm_init.hpp"
 
 #include "bend/core/error.hpp"
@@ -6,6 +7,7 @@
 #include "bend/core/log.hpp"
 #include "bend/models/awdlstm.hpp"
 #include "bend/models/caduceus.hpp"
+#include "bend/models/gpn.hpp"
 #include "bend/models/hyenadna.hpp"
 #include "zoo_util.hpp"
 
@@ -52,7 +54,19 @@ std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r) {
         c.bidirectional ? ("bidirectional " + c.bidirectional_strategy).c_str() : "forward only",
         human_count(double(caduceus_parameter_count(c))).c_str(), (unsigned long long)r.seed);
   }
-  fail("bend model init: '%s' is not hyenadna, awdlstm or caduceus", r.arch.c_str());
+  if (r.arch == "gpn") {
+    if (r.config_path.empty())
+      fail("bend model init --arch gpn: needs --config (a GPN config.json: model_type ConvNet or GPN)");
+    const std::string text = zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+    const GpnConfig c = parse_gpn_config(text, r.config_path);
+    const int64_t n_params = write_seeded_gpn_checkpoint(r.out_dir, text, r.seed);
+    return strfmt(
+        "gpn: %s, hidden_size %lld, layers %lld, vocab_size %lld, %s parameters, seed %llu",
+        c.legacy ? "ConvNet" : "GPN convnet", (long long)c.hidden_size,
+        (long long)c.num_hidden_layers, (long long)c.vocab_size,
+        human_count(double(n_params)).c_str(), (unsigned long long)r.seed);
+  }
+  fail("bend model init: '%s' is not hyenadna, awdlstm, caduceus or gpn", r.arch.c_str());
 }
 
 }  // namespace bend

@@ -68,9 +68,9 @@ HyenaDNAEmbedder::HyenaDNAEmbedder(const EmbedderOptions& opts) {
   const std::string& dir = opts.checkpoint_dir;
   if (dir.empty()) fail("hyenadna: needs a checkpoint directory");
   const std::string config_path = path_join(dir, "config.json");
-  const std::string weights_path = path_join(dir, "model.safetensors");
   cfg_ = read_hyenadna_config(config_path);
   tokenizer_ = make_tokenizer("hyenadna", dir);  // checks vocab_size against the vocabulary
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   if (tokenizer_->max_emitted_id() >= cfg_.padded_vocab_size()) {
     fail("%s: vocab_size %lld has no row for token id %d", config_path.c_str(),
          (long long)cfg_.vocab_size, tokenizer_->max_emitted_id());

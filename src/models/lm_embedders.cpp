@@ -1,4 +1,4 @@
-// The transformer Embedders ("dnabert", "nt", "dnabert2", "gena-lm"): a ChunkedEmbedder (BEND's
+// The transformer Embedders ("dnabert", "nt", "dnabert2", "gena-lm", "grover"): a ChunkedEmbedder (BEND's
 // chunking and upsampling) whose model inputs run through the TransformerEncoder.
 #include "bend/models/lm_embedders.hpp"
 
@@ -8,6 +8,7 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/chunked_embedder.hpp"
+#include "bend/models/safetensors.hpp"
 #include "bend/models/transformer.hpp"
 #include "bend/tokenize/chunks.hpp"
 #include "bend/tokenize/tokenizer.hpp"
@@ -37,6 +38,7 @@ ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int6
   if (name == "gena-lm") {
     r = {0, cfg.model_type == "big_bird" ? kGenaLmBigBirdMaxTokens : kGenaLmBertMaxTokens};
   }
+  if (name == "grover") r = {0, kGroverMaxTokens};
   if (model_max > 0 && (r.max_tokens == 0 || r.max_tokens > model_max)) r.max_tokens = model_max;
   return r;
 }
@@ -73,7 +75,7 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
   rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens());
   dim_ = encoder_->output_dim();  // hidden_size, vocab_size (logits) or 1 (loss)
   // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
-  uint32_t crc = file_crc32c(path_join(dir, "model.safetensors"));
+  uint32_t crc = weights_crc32c(checkpoint_weights_path(dir));
   for (const char* f : {"config.json", "vocab.txt", "tokenizer.json"}) {
     const std::string p = path_join(dir, f);
     if (!path_exists(p)) continue;
@@ -127,6 +129,11 @@ std::unique_ptr<Embedder> make_dnabert2_embedder(const EmbedderOptions& opts) {
 std::unique_ptr<Embedder> make_gena_lm_embedder(const EmbedderOptions& opts) {
   return std::unique_ptr<Embedder>(
       new TransformerLmEmbedder({"gena-lm", TransformerArch::kBert, "bpe"}, opts));
+}
+
+std::unique_ptr<Embedder> make_grover_embedder(const EmbedderOptions& opts) {
+  return std::unique_ptr<Embedder>(
+      new TransformerLmEmbedder({"grover", TransformerArch::kBert, "grover"}, opts));
 }
 
 }  // namespace bend

@@ -23,7 +23,8 @@ struct LmKind {
 const LmKind kLmKinds[] = {{"dnabert", TransformerArch::kBert},
                            {"nt", TransformerArch::kEsm},
                            {"dnabert2", TransformerArch::kMosaicBert},
-                           {"gena-lm", TransformerArch::kBert}};
+                           {"gena-lm", TransformerArch::kBert},
+                           {"grover", TransformerArch::kBert}};
 
 // The tokenizer files of checkpoint directory `dir` to copy (name -> content).
 std::map<std::string, std::string> tokenizer_files(const std::string& dir) {
@@ -75,14 +76,14 @@ std::string init_lm_checkpoint(const LmInitRequest& r) {
   } else if (r.model == "dnabert") {
     files["vocab.txt"] = generated_dnabert_vocab(cfg, r.config_path);
   } else if (r.model != "nt") {
-    fail("bend model init --arch %s: needs --tokenizer DIR holding the model's tokenizer.json",
-         r.model.c_str());
+    fail("bend model init --arch %s: needs --tokenizer DIR holding the model's %s", r.model.c_str(),
+         r.model == "grover" ? "vocab.txt" : "tokenizer.json");
   }
   write_seeded_transformer_checkpoint(r.out_dir, kind->arch, text, r.seed, files);
   try {  // the tokenizer must fit the embedding table, as `bend embed` will check
     std::string tok = r.model == "nt"
                           ? (cfg.position_embedding_type == "rotary" ? "nt-v2" : "nt-v1")
-                          : (r.model == "dnabert" ? "dnabert" : "bpe");
+                          : (r.model == "dnabert" || r.model == "grover" ? r.model : "bpe");
     make_tokenizer(tok, r.out_dir);
   } catch (const Error& e) {
     remove_written(r.out_dir);

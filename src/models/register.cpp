@@ -5,6 +5,7 @@
 #include "bend/embed/embedder.hpp"
 #include "bend/models/awdlstm.hpp"
 #include "bend/models/caduceus.hpp"
+#include "bend/models/gpn.hpp"
 #include "bend/models/hyenadna.hpp"
 #include "bend/models/lm_embedders.hpp"
 #include "bend/models/precision.hpp"
@@ -92,6 +93,21 @@ void register_torch_embedders() {
                           "character (built in, upper-cased, no special tokens)",
                           strfmt("pieces of %lld bp from the start", (long long)kCaduceusChunkBp),
                           false, kHf));
+  // GROVER and GPN (masked LMs with their heads: --output logits | loss).
+  EmbedderInfo grover = entry(
+      "grover", "GROVER (BERT, greedy-match vocabulary); each vector x len(token)",
+      make_grover_embedder, "hidden_size", "greedy longest match over vocab.txt (BEND's max match)",
+      strfmt("%lld ids per input ([CLS]/[SEP] included); longer: balanced pieces",
+             (long long)kGroverMaxTokens),
+      false, "config.json, model.safetensors, vocab.txt");
+  grover.lm_outputs = true;
+  register_embedder(std::move(grover));
+  EmbedderInfo gpn = entry("gpn", "GPN (dilated-CNN masked LM: ConvNet / GPN convnet), 1 vector per nt",
+                           make_gpn_embedder, "hidden_size", "character (tokenizer.json)",
+                           "any length (convolutional; whole sequence, as BEND)", false,
+                           "config.json, model.safetensors, tokenizer.json");
+  gpn.lm_outputs = true;
+  register_embedder(std::move(gpn));
   EmbedderInfo ts = entry("torchscript", "any TorchScript module: ids -> [batch, len, dim]",
                           [](const EmbedderOptions& o) { return make_torchscript_embedder(o); },
                           "the module's output width",

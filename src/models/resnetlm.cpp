@@ -72,9 +72,9 @@ ResNetLMEmbedder::ResNetLMEmbedder(const EmbedderOptions& opts) : device_(select
   const std::string& dir = opts.checkpoint_dir;
   const std::string config_path = path_join(dir, "config.json");
   const std::string tokenizer_path = path_join(dir, "tokenizer.json");
-  const std::string weights_path = path_join(dir, "model.safetensors");
   cfg_ = read_resnetlm_config(config_path);
   tok_ = read_char_tokenizer(tokenizer_path);
+  const std::string weights_path = checkpoint_weights_path(dir);  // one file or shards
   if (tok_.max_id >= cfg_.hidden_size) {
     fail("%s: token id %d does not fit the one-hot input of hidden_size %lld (%s)",
          tokenizer_path.c_str(), tok_.max_id, (long long)cfg_.hidden_size, config_path.c_str());
@@ -90,7 +90,7 @@ ResNetLMEmbedder::ResNetLMEmbedder(const EmbedderOptions& opts) : device_(select
 #endif
   load_weights(weights_path);
   // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
-  uint32_t crc = file_crc32c(weights_path);
+  uint32_t crc = weights_crc32c(weights_path);
   const std::string config_text = read_file(config_path);
   const std::string tokenizer_text = read_file(tokenizer_path);
   crc = crc32c_extend(crc, config_text.data(), config_text.size());

@@ -1,4 +1,5 @@
-// safetensors reader (mmap, fully validated header) and F32 writer. No torch here.
+// safetensors reader (mmap, fully validated header) and F32 writer. No torch here. Shard
+// indexes: safetensors_index.cpp.
 #include "bend/models/safetensors.hpp"
 
 #include <fcntl.h>
@@ -117,6 +118,28 @@ size_t safetensors_dtype_size(const std::string& dtype) {
 
 SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
   if (!host_is_little_endian()) fail("%s: safetensors needs a little-endian host", path.c_str());
+  try {
+    if (is_safetensors_index(path)) {
+      open_index();
+    } else {
+      open_file(path, 0, tensors_);
+    }
+  } catch (...) {
+    for (const Mapping& m : files_) {
+      if (m.map) ::munmap(const_cast<char*>(m.map), m.size_bytes);
+    }
+    throw;
+  }
+}
+
+SafetensorsFile::~SafetensorsFile() {
+  for (const Mapping& m : files_) {
+    if (m.map) ::munmap(const_cast<char*>(m.map), m.size_bytes);
+  }
+}
+
+void SafetensorsFile::open_file(const std::string& path, uint32_t index,
+                                std::map<std::string, TensorInfo>& tensors) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail("%s: cannot open: %s", path.c_str(), std::strerror(errno));
   struct stat st;
@@ -125,43 +148,33 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : path_(path) {
     ::close(fd);
     fail("%s: cannot stat: %s", path.c_str(), std::strerror(err));
   }
-  file_size_bytes_ = static_cast<uint64_t>(st.st_size);
-  if (file_size_bytes_ < 8) {
+  Mapping m;
+  m.path = path;
+  m.size_bytes = static_cast<uint64_t>(st.st_size);
+  if (m.size_bytes < 8) {
     ::close(fd);
     fail("%s: not a safetensors file: %llu bytes, shorter than the 8-byte header length",
-         path.c_str(), (unsigned long long)file_size_bytes_);
+         path.c_str(), (unsigned long long)m.size_bytes);
   }
-  void* m = ::mmap(nullptr, file_size_bytes_, PROT_READ, MAP_PRIVATE, fd, 0);
+  void* addr = ::mmap(nullptr, m.size_bytes, PROT_READ, MAP_PRIVATE, fd, 0);
   int err = errno;
   ::close(fd);
-  if (m == MAP_FAILED) fail("%s: cannot mmap: %s", path.c_str(), std::strerror(err));
-  map_ = static_cast<const char*>(m);
-  try {
-    uint64_t header_size_bytes;
-    std::memcpy(&header_size_bytes, map_, 8);
-    parse_header(header_size_bytes);
-  } catch (...) {
-    ::munmap(const_cast<char*>(map_), file_size_bytes_);
-    map_ = nullptr;
-    throw;
-  }
-}
-
-SafetensorsFile::~SafetensorsFile() {
-  if (map_) ::munmap(const_cast<char*>(map_), file_size_bytes_);
-}
-
-void SafetensorsFile::parse_header(uint64_t header_size_bytes) {
-  const char* p = path_.c_str();
-  if (header_size_bytes > kMaxHeaderBytes || header_size_bytes > file_size_bytes_ - 8) {
+  if (addr == MAP_FAILED) fail("%s: cannot mmap: %s", path.c_str(), std::strerror(err));
+  m.map = static_cast<const char*>(addr);
+  if (files_.size() <= index) files_.resize(index + 1);
+  files_[index] = m;  // unmapped by the destructor / the constructor's catch from here on
+  uint64_t header_size_bytes;
+  std::memcpy(&header_size_bytes, m.map, 8);
+  const char* p = path.c_str();
+  if (header_size_bytes > kMaxHeaderBytes || header_size_bytes > m.size_bytes - 8) {
     fail("%s: corrupt safetensors header: header length %llu bytes but the file has %llu bytes", p,
-         (unsigned long long)header_size_bytes, (unsigned long long)file_size_bytes_);
+         (unsigned long long)header_size_bytes, (unsigned long long)m.size_bytes);
   }
-  data_start_bytes_ = 8 + header_size_bytes;
-  const uint64_t data_size_bytes = file_size_bytes_ - data_start_bytes_;
+  files_[index].data_start_bytes = 8 + header_size_bytes;
+  const uint64_t data_size_bytes = m.size_bytes - files_[index].data_start_bytes;
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(map_ + 8, map_ + data_start_bytes_);
+    header = nlohmann::json::parse(m.map + 8, m.map + files_[index].data_start_bytes);
   } catch (const nlohmann::json::exception& e) {
     fail("%s: corrupt safetensors header: not valid JSON (%s)", p, e.what());
   }
@@ -171,16 +184,33 @@ void SafetensorsFile::parse_header(uint64_t header_size_bytes) {
     const nlohmann::json& v = it.value();
     if (name == "__metadata__") {
       if (!v.is_object()) fail("%s: __metadata__ is not an object", p);
-      for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string())
-          fail("%s: __metadata__ '%s' is not a string", p, m.key().c_str());
-        metadata_[m.key()] = m.value().get<std::string>();
+      for (auto md = v.begin(); md != v.end(); ++md) {
+        if (!md.value().is_string())
+          fail("%s: __metadata__ '%s' is not a string", p, md.key().c_str());
+        metadata_[md.key()] = md.value().get<std::string>();
       }
       continue;
     }
-    tensors_[name] = parse_tensor_entry(v, path_, name, data_size_bytes);
+    tensors[name] = parse_tensor_entry(v, path, name, data_size_bytes);
+    tensors[name].file = index;
   }
-  check_no_overlap(tensors_, path_);
+  check_no_overlap(tensors, path);
+}
+
+std::vector<std::string> SafetensorsFile::files() const {
+  std::vector<std::string> out;
+  for (const Mapping& m : files_) out.push_back(m.path);
+  return out;
+}
+
+const std::string& SafetensorsFile::file_of(const std::string& name) const {
+  return files_[info(name).file].path;
+}
+
+uint64_t SafetensorsFile::file_size_bytes() const {
+  uint64_t n = 0;
+  for (const Mapping& m : files_) n += m.size_bytes;
+  return n;
 }
 
 const TensorInfo& SafetensorsFile::info(const std::string& name) const {
@@ -190,7 +220,8 @@ const TensorInfo& SafetensorsFile::info(const std::string& name) const {
 }
 
 const char* SafetensorsFile::data(const std::string& name) const {
-  return map_ + data_start_bytes_ + info(name).offset_bytes;
+  const TensorInfo& t = info(name);
+  return files_[t.file].map + files_[t.file].data_start_bytes + t.offset_bytes;
 }
 
 std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
@@ -216,13 +247,15 @@ std::vector<float> SafetensorsFile::read_f32(const std::string& name) const {
     }
   } else {
     fail("%s: tensor '%s' has dtype %s; expected a floating-point tensor (F32, F16, BF16, F64)",
-         path_.c_str(), name.c_str(), t.dtype.c_str());
+         file_of(name).c_str(), name.c_str(), t.dtype.c_str());
   }
   return out;
 }
 
 uint32_t SafetensorsFile::crc32c() const {
-  return crc32c_extend(0, map_, file_size_bytes_);
+  if (files_.size() == 1 && files_[0].path == path_)
+    return crc32c_extend(0, files_[0].map, files_[0].size_bytes);
+  return weights_crc32c(path_);
 }
 
 void write_safetensors(const std::string& path, const std::vector<F32Tensor>& tensors,

@@ -412,7 +412,7 @@ TransformerEncoder::TransformerEncoder(const std::string& dir, TransformerArch a
     at::globalContext().setAllowTF32CuBLAS(false);
   }
 #endif
-  m.load(path_join(dir, "model.safetensors"));
+  m.load(checkpoint_weights_path(dir));  // model.safetensors or a shard index
 }
 
 TransformerEncoder::~TransformerEncoder() = default;

@@ -159,7 +159,7 @@ uint32_t files_crc32c(const std::vector<std::string>& paths) {
   uint32_t crc = 0;
   for (const std::string& p : paths) {
     if (!path_exists(p)) continue;
-    const uint32_t file_crc = file_crc32c(p);  // streamed: model files can be large
+    const uint32_t file_crc = weights_crc32c(p);  // streamed; a shard index: all its shards
     unsigned char le[4] = {uint8_t(file_crc), uint8_t(file_crc >> 8), uint8_t(file_crc >> 16),
                            uint8_t(file_crc >> 24)};
     crc = crc32c_extend(crc, le, sizeof le);

@@ -57,7 +57,8 @@ void finish_checkpoint_dir(const std::string& tmp, const std::string& dir);
 std::string strip_slashes(const std::string& dir);
 
 // CRC-32C over the CRC-32C of each existing file of `paths` (little-endian), in order; absent
-// files are skipped. Streams the files.
+// files are skipped; a shard index counts as its weights_crc32c (safetensors.hpp). Streams the
+// files.
 uint32_t files_crc32c(const std::vector<std::string>& paths);
 
 }  // namespace zoo

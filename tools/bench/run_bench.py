@@ -425,6 +425,18 @@ def zoo_sequences(path, n_rows, len_bp):
         f.write("".join(s + "\n" for s in seqs))
 
 
+def grover_vocab_dir():
+    """A fresh directory with a greedy-match vocab.txt for GROVER: DNABERT-2's BPE token list in
+    id order (GROVER's own vocab.txt is not in tests/data; tests/models/test_grover.py)."""
+    import tempfile
+    with open(os.path.join(DATA, "tokenizers", "dnabert2", "tokenizer.json")) as f:
+        v = json.load(f)["model"]["vocab"]
+    d = tempfile.mkdtemp(prefix="bend-grover-vocab-")
+    with open(os.path.join(d, "vocab.txt"), "w") as f:
+        f.writelines(t + "\n" for t in sorted(v, key=v.get))
+    return d
+
+
 def zoo_models(quick):
     """(row, bend model, `bend model init` arguments) per architecture: small configs from the
     real config.json files (tests/data, tests/models/configs), seeded weights."""
@@ -450,6 +462,11 @@ def zoo_models(quick):
         ("resnetlm", "resnetlm", ["--arch", "resnetlm", "--hidden-size", "128", "--n-layers", str(n)]),
         ("caduceus-ps (131k layout)", "caduceus", ["--arch", "caduceus", "--config", os.path.join(nt, "caduceus-ps.json"),
                                                    "--set", "n_layer=%d" % n, "--set", "d_model=128"]),
+        ("grover", "grover", ["--arch", "grover", "--config", os.path.join(tok, "dnabert-6", "config.json"),
+                              "--tokenizer", grover_vocab_dir(), "--vocab-size", "4096"] + small),
+        ("gpn (ConvNet, gpn-brassicales)", "gpn", [
+            "--arch", "gpn", "--config", os.path.join(cfgs, "gpn-brassicales", "config.json"),
+            "--set", "hidden_size=128", "--set", "n_layers=%d" % n]),
     ]
 
 
@@ -471,6 +488,8 @@ def bench_zoo(a, d):
     zoo_sequences(seqs, n_rows, len_bp)
     res = {"rows": n_rows, "len_bp": len_bp, "threads": a.threads, "models": {}}
     for i, (row, model, init) in enumerate(zoo_models(a.quick)):
+        if a.zoo_models and model not in a.zoo_models.split(","):
+            continue
         ckpt = os.path.join(d, "zoo_%d_%s" % (i, model))
         shutil.rmtree(ckpt, ignore_errors=True)
         run([a.bend, "model", "init", "--out", ckpt, "--seed", str(11 + i)] + init)
@@ -653,6 +672,8 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--work", help="working directory (default: a new temp dir, removed at the end)")
+    ap.add_argument("--zoo-models", default="", help="zoo rows of these bend models only, comma-separated "
+                    "(e.g. grover,gpn; default: every row)")
     ap.add_argument("--only", default=",".join(GROUPS), help="row groups to run, comma-separated (default: all): "
                     + ", ".join(GROUPS))
     a = ap.parse_args()

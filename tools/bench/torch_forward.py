@@ -3,8 +3,9 @@
 `bend bench forward` ran, with the same weights and threads, and checked against bend's outputs.
 
 The references are the tests' own (tests/models: transformer_reference.py for dnabert / nt /
-dnabert2 / gena-lm, causal_lm_reference.py for hyenadna / awdlstm, test_resnetlm_reference.py for
-resnetlm, caduceus_reference.py for caduceus), imported from there. The inputs are the token ids bend wrote (`--dump-tokens`), so the
+dnabert2 / gena-lm / grover, causal_lm_reference.py for hyenadna / awdlstm,
+test_resnetlm_reference.py for resnetlm, caduceus_reference.py for caduceus, gpn_reference.py for
+gpn), imported from there. The inputs are the token ids bend wrote (`--dump-tokens`), so the
 tokenizers are not part of the comparison (bend bench forward tokenizes before timing, too); all
 model inputs of the batch run as one forward (right-padded and masked where lengths differ), and
 each token's vector is repeated over its nucleotides (BEND's upsampling, from the repeat counts
@@ -25,10 +26,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(HERE)), "tests",
 import transformer_reference  # noqa: E402
 from caduceus_reference import CaduceusReference  # noqa: E402
 from causal_lm_reference import AwdLstmReference, HyenaReference  # noqa: E402
+from gpn_reference import GpnReference  # noqa: E402
 from test_lm_embedders import unpack  # noqa: E402  (bend's packed token vector)
 from test_resnetlm_reference import ReferenceResNetLM, read_safetensors  # noqa: E402
 
-TRANSFORMERS = {"dnabert": "bert", "gena-lm": "bert", "nt": "esm", "dnabert2": "mosaic-bert"}
+TRANSFORMERS = {"dnabert": "bert", "gena-lm": "bert", "nt": "esm", "dnabert2": "mosaic-bert",
+                "grover": "bert"}
 
 
 def read_lines(path):
@@ -100,6 +103,9 @@ def make_batch_fn(model, ckpt, cfg, rows, device="cpu"):
         ref = ReferenceResNetLM(cfg).load(read_safetensors(weights_path)).to(device)
         run = plain_batch(lambda ids: ref.forward_batch(ids.to(device)), rows)
         return lambda: list(run().cpu().numpy())  # .cpu() waits for the device: timed as done
+    if model == "gpn":
+        run = plain_batch(GpnReference(ckpt).forward_batch, rows)
+        return lambda: list(run().numpy())
     raise SystemExit("torch_forward: no reference for model %r" % model)
 
 

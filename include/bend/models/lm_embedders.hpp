@@ -8,6 +8,8 @@
 //   "gena-lm"   GENA-LM (tokenizer.json): BERT pre-LN, inputs of <= 512 ids; BigBird
 //               (model_type big_bird) <= 4096 ids, capped at 704 where Hugging Face runs full
 //               attention (block-sparse attention is not implemented).
+//   "grover"    GROVER (BERT; vocab.txt, greedy longest match as BEND's max_match_tokenize):
+//               inputs of <= 512 ids ([CLS] + 510 tokens + [SEP]).
 // Every input carries its special tokens (encode_chunks); a smaller position table in the
 // checkpoint lowers the cap. They are ChunkedEmbedders (chunked_embedder.hpp): tokenize() packs
 // the inputs and BEND's nucleotide -> token map (token_chunks.hpp); embed() runs every input of
@@ -34,6 +36,7 @@ constexpr int64_t kNtV2MaxTokens = 2048;
 constexpr int64_t kDnabert2ChunkBp = 10000;        // bp tokenized together
 constexpr int64_t kGenaLmBertMaxTokens = 512;      // ids per input, [CLS]/[SEP] included
 constexpr int64_t kGenaLmBigBirdMaxTokens = 4096;  // (capped at BigBird's full attention: 704)
+constexpr int64_t kGroverMaxTokens = 512;          // ids per input, [CLS]/[SEP] included
 
 // Each factory loads opts.checkpoint_dir and throws bend::Error naming the file that is
 // missing or wrong (config, tokenizer files, vocabulary size != config vocab_size, tensors).
@@ -45,10 +48,11 @@ std::unique_ptr<Embedder> make_dnabert_embedder(const EmbedderOptions& opts);
 std::unique_ptr<Embedder> make_nt_embedder(const EmbedderOptions& opts);
 std::unique_ptr<Embedder> make_dnabert2_embedder(const EmbedderOptions& opts);
 std::unique_ptr<Embedder> make_gena_lm_embedder(const EmbedderOptions& opts);
+std::unique_ptr<Embedder> make_grover_embedder(const EmbedderOptions& opts);
 
 // `bend model init` for the models above: a seeded checkpoint built from a real config.json.
 struct LmInitRequest {
-  std::string model;                       // "dnabert", "nt", "dnabert2" or "gena-lm"
+  std::string model;                       // "dnabert", "nt", "dnabert2", "gena-lm", "grover"
   std::string out_dir;                     // checkpoint directory to create
   std::string config_path;                 // Hugging Face config.json to start from (required)
   std::map<std::string, std::string> set;  // config keys replaced, values as JSON text
@@ -61,7 +65,7 @@ struct LmInitRequest {
 // Writes the checkpoint (write_seeded_transformer_checkpoint) after checking that the config
 // parses and the tokenizer fits its vocab_size; returns a one-line summary (architecture,
 // sizes, parameter count). Throws bend::Error naming the file that is wrong, or saying that
-// BPE models need tokenizer_dir.
+// BPE models and GROVER (its vocab.txt) need tokenizer_dir.
 std::string init_lm_checkpoint(const LmInitRequest& r);
 
 }  // namespace bend

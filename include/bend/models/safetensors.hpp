@@ -3,6 +3,10 @@
 //   {"<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
 //    "__metadata__": {"<key>": "<value>"}}
 // then the data; offsets count from the first byte after the header.
+// Sharded checkpoints (as the 2.5B Nucleotide Transformers ship): model.safetensors.index.json
+//   {"metadata": {...}, "weight_map": {"<name>": "model-00001-of-00002.safetensors", ...}}
+// next to the shard files it names (paths relative to the index's folder); SafetensorsFile
+// opened on the index presents every shard's tensors as one file.
 #pragma once
 
 #include <cstddef>
@@ -19,25 +23,35 @@ struct TensorInfo {
   std::vector<int64_t> shape;  // outermost first, row-major (C order)
   uint64_t offset_bytes = 0;   // start of its data, from the start of the data section
   uint64_t size_bytes = 0;     // = prod(shape) * element size
+  uint32_t file = 0;           // which of SafetensorsFile::files() holds it (shards)
 };
 
 // Bytes per element of a safetensors dtype name ("F32" -> 4), or 0 for an unknown name.
 size_t safetensors_dtype_size(const std::string& dtype);
 
-// A safetensors file, memory-mapped read-only. The constructor validates the whole header;
-// afterwards every method is const and safe to call from several threads at once.
+// A safetensors file (or a sharded checkpoint's shards), memory-mapped read-only. The
+// constructor validates every header; afterwards every method is const and safe to call from
+// several threads at once.
 class SafetensorsFile {
  public:
   // Maps `path` and checks the header: length within the file, valid JSON, known dtypes,
   // offsets in range, sizes = prod(shape) * element size, no two tensors overlapping, metadata
   // string -> string. Throws bend::Error naming the file (and the tensor) on any problem.
+  // A `path` ending in ".index.json" is a shard index: every shard it names is mapped and
+  // checked as above, and bend::Error names the index and the shard when a shard is missing, a
+  // tensor the index lists is absent from its shard, a shard holds a tensor the index does not
+  // list, or two shards hold the same tensor.
   explicit SafetensorsFile(const std::string& path);
   ~SafetensorsFile();
   SafetensorsFile(const SafetensorsFile&) = delete;
   SafetensorsFile& operator=(const SafetensorsFile&) = delete;
 
-  // The path given to the constructor.
+  // The path given to the constructor (the index of a sharded checkpoint).
   const std::string& path() const { return path_; }
+  // The data files: {path()}, or the shards in the index's order of first mention.
+  std::vector<std::string> files() const;
+  // The data file holding tensor `name` (a shard's path, or path()); throws when absent.
+  const std::string& file_of(const std::string& name) const;
   // All tensors by name (the "__metadata__" entry is not a tensor and is not listed).
   const std::map<std::string, TensorInfo>& tensors() const { return tensors_; }
   // True when the file holds a tensor named `name`.
@@ -52,21 +66,41 @@ class SafetensorsFile {
   std::vector<float> read_f32(const std::string& name) const;
   // The "__metadata__" strings (empty when the file has none).
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
-  // CRC-32C of the whole file's bytes (computed on each call: it reads the whole file).
+  // CRC-32C of the whole file's bytes (computed on each call: it reads the whole file); for a
+  // sharded checkpoint, weights_crc32c(path()).
   uint32_t crc32c() const;
-  // Size of the whole file in bytes.
-  uint64_t file_size_bytes() const { return file_size_bytes_; }
+  // Size of the whole file in bytes (sharded: the shards' sizes summed).
+  uint64_t file_size_bytes() const;
 
  private:
-  void parse_header(uint64_t header_size_bytes);
+  // One mapped file.
+  struct Mapping {
+    std::string path;
+    const char* map = nullptr;  // whole file, read-only mapping
+    uint64_t size_bytes = 0;
+    uint64_t data_start_bytes = 0;  // 8 + header length
+  };
+  // Maps `path` as files_[index] and adds its tensors (and metadata) to `tensors`.
+  void open_file(const std::string& path, uint32_t index,
+                 std::map<std::string, TensorInfo>& tensors);
+  void open_index();
 
   std::string path_;
-  const char* map_ = nullptr;  // whole file, read-only mapping
-  uint64_t file_size_bytes_ = 0;
-  uint64_t data_start_bytes_ = 0;  // 8 + header length
+  std::vector<Mapping> files_;  // one, or the shards
   std::map<std::string, TensorInfo> tensors_;
   std::map<std::string, std::string> metadata_;
 };
+
+// Where the weights of checkpoint directory `dir` are: dir/model.safetensors, or, when only it
+// is absent, dir/model.safetensors.index.json (sharded). Throws bend::Error naming `dir` when
+// neither exists.
+std::string checkpoint_weights_path(const std::string& dir);
+// True for a shard index path ("....index.json").
+bool is_safetensors_index(const std::string& path);
+// CRC-32C fingerprint of a weights path: file_crc32c(path) for one file; for an index, the
+// index's bytes followed by each of its shards' CRC-32C (little-endian), shards in the index's
+// order. Streams the files. Throws naming the file that cannot be read.
+uint32_t weights_crc32c(const std::string& path);
 
 // One float32 tensor to write.
 struct F32Tensor {
