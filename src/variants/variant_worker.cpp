@@ -1,6 +1,7 @@
 #include "bend/variants/variant_worker.hpp"
 
 #include <algorithm>
+#include <cmath>
 
 #include "bend/core/crc32c.hpp"
 #include "bend/core/error.hpp"
@@ -59,6 +60,8 @@ struct PairBuffers {
   std::vector<int64_t> n_pair_seqs;       // [pairs]: 2 - same_ref (sequences to embed)
   std::vector<std::vector<float>> out;    // [sequences of a batch][len_bp, dim]
   std::vector<float> last_ref;            // [dim]: the latest ref's vector at the index
+  std::vector<std::vector<int32_t>> masked;  // [pairs]: ref ids, variant's token masked (masked llr)
+  std::vector<int32_t> site_ref, site_alt;   // [pairs]: that token's id under ref / alt (-1: none)
 };
 
 // True when row i has the window of row i - 1 (a multi-allelic site split into rows, or the
@@ -70,8 +73,8 @@ bool same_window(const ShardWork& w, size_t i) {
   return a.start_bp == b.start_bp && a.end_bp == b.end_bp && a.chrom == b.chrom;
 }
 
-void tokenize_shard(const VariantWorkerSettings& st, const Embedder& model, const FastaReader& fa,
-                    const ShardWork& w, PairBuffers& b) {
+void tokenize_shard(const VariantWorkerSettings& st, const Embedder& model, const Embedder* lm,
+                    const FastaReader& fa, const ShardWork& w, PairBuffers& b) {
   const int64_t centre = st.geometry.left_bp;
   b.ids.resize(2 * w.rows.size());
   b.pair_tokens.resize(w.rows.size());
@@ -89,6 +92,13 @@ void tokenize_shard(const VariantWorkerSettings& st, const Embedder& model, cons
            b.seq.size(), (long long)st.geometry.window_bp());
     }
     model.tokenize(b.seq, b.ids[2 * i]);
+    if (st.masked_llr) {
+      b.masked.resize(w.rows.size());
+      b.site_ref.resize(w.rows.size());
+      b.site_alt.resize(w.rows.size());
+      lm->tokenize(b.seq, b.masked[i]);
+      lm->mask_variant_token(b.masked[i], centre, r.region.back(), b.site_ref[i], b.site_alt[i]);
+    }
     b.seq[centre] = r.region.back();  // BEND: dna_alt[len // 2] (or [-1]) = alt
     model.tokenize(b.seq, b.ids[2 * i + 1]);
     b.pair_tokens[i] = static_cast<int64_t>(std::max(b.ids[2 * i].size(), b.ids[2 * i + 1].size()));
@@ -143,8 +153,10 @@ void distance_scores(const VariantWorkerSettings& st, Embedder& model, const Sha
   }
 }
 
-// logit(alt) - logit(ref) of the causal LM's prediction at the variant, from the ref windows
-// (a ref shared with the previous row is run once).
+// logit(alt) - logit(ref) at the variant, from the ref windows (a ref shared with the previous
+// row is run once): a causal LM's prediction of the variant's base from the bases before it, or
+// a masked LM's prediction of the masked token covering the variant (ref token vs the same
+// token with the alt base; NaN when the vocabulary has no such alt token).
 void llr_scores(const VariantWorkerSettings& st, Embedder& lm, const int32_t* base_ids, const ShardWork& w,
                 PairBuffers& b, std::vector<double>& scores) {
   const int64_t dim = lm.dim();
@@ -158,7 +170,7 @@ void llr_scores(const VariantWorkerSettings& st, Embedder& lm, const int32_t* ba
   for (int64_t n : sizes) {
     batch.clear();
     for (size_t i = first; i < first + n; ++i) {
-      if (!b.same_ref[i]) batch.push_back(&b.ids[2 * i]);
+      if (!b.same_ref[i]) batch.push_back(st.masked_llr ? &b.masked[i] : &b.ids[2 * i]);
     }
     lens.assign(batch.size(), len);
     lm.embed(batch, lens, b.out);
@@ -174,10 +186,15 @@ void llr_scores(const VariantWorkerSettings& st, Embedder& lm, const int32_t* ba
       const size_t colon = r.region.rfind(' ');  // "chrom:pos R>A"
       int32_t id_ref = base_ids[static_cast<unsigned char>(r.region[colon + 1])];
       int32_t id_alt = base_ids[static_cast<unsigned char>(r.region.back())];
+      if (st.masked_llr) {
+        id_ref = b.site_ref[k];
+        id_alt = b.site_alt[k];
+      }
+      const double llr = id_alt < 0 || id_ref < 0 || id_alt >= dim || id_ref >= dim
+                             ? std::nan("")
+                             : static_cast<double>(row[id_alt]) - static_cast<double>(row[id_ref]);
       for (size_t j = 0; j < n_scores; ++j) {
-        if (st.scores[j] == VariantScore::kLlr) {
-          scores[k * n_scores + j] = static_cast<double>(row[id_alt]) - static_cast<double>(row[id_ref]);
-        }
+        if (st.scores[j] == VariantScore::kLlr) scores[k * n_scores + j] = llr;
       }
     }
     first += static_cast<size_t>(n);
@@ -214,13 +231,13 @@ void run_variant_worker(const VariantWorkerSettings& st, Embedder* hidden, Embed
   std::string text;
   std::vector<double> scores;
   int32_t base_ids[256] = {0};
-  if (lm) {
+  if (lm && !st.masked_llr) {
     for (char c : std::string("ACGTN")) base_ids[static_cast<unsigned char>(c)] = base_token_id(*lm, c);
   }
   const size_t n_scores = st.scores.size();
   while (source.next(w)) {
     text.clear();
-    tokenize_shard(st, hidden ? *hidden : *lm, fa, w, b);
+    tokenize_shard(st, hidden ? *hidden : *lm, lm, fa, w, b);
     scores.assign(w.rows.size() * n_scores, 0.0);
     if (hidden) distance_scores(st, *hidden, w, b, scores);
     if (lm) llr_scores(st, *lm, base_ids, w, b, scores);

@@ -364,7 +364,45 @@ class Variants(unittest.TestCase):
         r = bt.bend(self.args(os.path.join(self.work, "llr_bad"), "resnetlm", "--checkpoint", self.ckpt, "--score",
                               "llr"), check=False)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("--score llr: needs a causal model", r.stderr)
+        self.assertIn("--score llr: needs a model with a language-model head", r.stderr)
+
+    def test_nt_masked_llr_masks_the_6mer_covering_the_variant(self):
+        # Masked-LM llr as the Nucleotide Transformer authors score zero-shot effects: in the ref
+        # window the 6-mer token covering the variant is replaced by <mask>; the score is
+        # logit(alt 6-mer) - logit(ref 6-mer) of the head at that token (= log P(alt) - log P(ref),
+        # the softmax's normalizer cancels). Reference: InstaDeep's 6-mer rule, esm encoder and
+        # EsmLMHead written in python3-torch (tests/models), on a seeded NT v2 checkpoint.
+        sys.path.insert(0, os.path.join(HERE, "..", "tokenize"))
+        from test_hf_tokenizers import nt_instadeep, nt_vocab
+        from test_lm_outputs import mlm_logits
+        ckpt = os.path.join(self.work, "nt2")
+        bt.bend(["model", "init", "--arch", "nt", "--out", ckpt, "--config",
+                 os.path.join(HERE, "..", "models", "configs", "nt-v2-small.json"), "--seed", "4",
+                 "--set", "initializer_range=0.3"])
+        rows = self.rows[:8]
+        out = os.path.join(self.work, "nt2_llr")
+        bt.bend(self.args(out, "nt", "--checkpoint", ckpt, "--score", "llr,cosine",
+                          bed=write_bed(os.path.join(self.work, "nt2.bed"), rows)), np_ranks=2)
+        table = read_table(os.path.join(out, "scores.tsv"))
+        cfg = load_json(os.path.join(ckpt, "config.json"))
+        weights = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+        model = transformer_reference.reference("esm", ckpt, cfg)
+        vocab = {t: i for i, t in enumerate(nt_vocab(2))}
+        for row, got in zip(rows, table):
+            ref, _ = bend_window(row)
+            tokens = nt_instadeep(ref)
+            self.assertEqual(tokens[42], ref[252:258], "6-mer 42 covers base 256 at offset 4")
+            ids = [vocab["<cls>"]] + [vocab[t] for t in tokens]
+            ids[1 + 42] = vocab["<mask>"]
+            logits = mlm_logits("esm", weights, cfg, model(ids))[1 + 42]
+            alt6 = ref[252:256] + row[4] + ref[257:258]
+            want = float(logits[vocab[alt6]]) - float(logits[vocab[ref[252:258]]])
+            self.assertAlmostEqual(float(got["llr"]), want, delta=1e-4 + 1e-4 * abs(want))
+        self.assertGreater(max(abs(float(t["llr"])) for t in table), 1e-2)
+        r = bt.bend(self.args(os.path.join(self.work, "llr_dnabert"), "dnabert", "--checkpoint", ckpt, "--score",
+                              "llr"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("overlapping k-mers", r.stderr)
 
     def test_rerun_resumes_and_other_parameters_are_refused(self):
         out = os.path.join(self.work, "resume")

@@ -26,6 +26,9 @@ struct VariantWorkerSettings {
   int64_t batch_nt = 32768;          // (sequences in batch) x (longest token count) per forward
   VariantGeometry geometry;
   std::vector<VariantScore> scores;  // columns of the shard files, in order
+  // llr from a masked LM (the variant's token masked in the ref window, logit(alt token) -
+  // logit(ref token) at its position) instead of a causal LM's next-base prediction.
+  bool masked_llr = false;
 };
 
 // How a variant travels in a ShardWork row (bend/pipeline/work.hpp): chrom = the FASTA name,
@@ -38,8 +41,8 @@ WorkRow variant_work_row(int64_t row, const std::string& fasta_chrom, const std:
 // row of the variant file, scores as format_score writes them), in shard order.
 // Runs until `source` has no more work; throws bend::Error naming the shard and variant on any
 // failure (finished shard files stay valid). `hidden` (hidden states) computes cosine / l2,
-// `lm` (the same weights with output "logits", a causal model) llr; either may be null when no
-// score needs it.
+// `lm` (the same weights with output "logits": a causal model, or a masked LM when
+// settings.masked_llr) llr; either may be null when no score needs it.
 void run_variant_worker(const VariantWorkerSettings& settings, Embedder* hidden, Embedder* lm,
                         ShardSource& source, RankCounters& counters);
 
