@@ -28,7 +28,7 @@ void add_variants_command(CLI::App& app) {
   c->add_option("--checkpoint", p->model.checkpoint_dir, "Model directory: config.json + model.safetensors (+ tokenizer)");
   c->add_option("--tokenizer", p->model.tokenizer, "Tokenizer kind for --model torchscript");
   c->add_option("--out", p->out_dir, "Output directory: scores.tsv, auroc.csv, manifest.json, ...")->required();
-  c->add_option("--score", p->scores, "Scores, comma-separated: cosine (BEND's), l2, llr (causal LM models: log P(alt) - log P(ref))")->capture_default_str();
+  c->add_option("--score", p->scores, "Scores, comma-separated: cosine (BEND's), l2, llr (LM head: log P(alt) - log P(ref); causal: next base, masked: the variant's token masked)")->capture_default_str();
   c->add_option("--context", p->context_bp,
                 "Context bp on each side of the variant (causal models: twice this on the left only)")
       ->capture_default_str();

@@ -1,5 +1,7 @@
 #include "bend/embed/embedder.hpp"
 
+#include "bend/core/error.hpp"
+
 namespace bend {
 
 void Embedder::embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
@@ -12,6 +14,12 @@ void Embedder::embed_tokens(const std::vector<const std::vector<int32_t>*>& toke
     spans[b].resize(static_cast<size_t>(n));
     for (int64_t i = 0; i < n; ++i) spans[b][static_cast<size_t>(i)] = VectorSpan{i, 1};
   }
+}
+
+void Embedder::mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt,
+                                  int32_t& ref_id, int32_t& alt_id) const {
+  (void)ids, (void)pos_bp, (void)alt, (void)ref_id, (void)alt_id;
+  fail("model '%s': no masked-LM log-likelihood ratio (it has no masked-LM head)", name().c_str());
 }
 
 }  // namespace bend

@@ -1,12 +1,17 @@
-// FastaReader: htslib faidx builds and validates the index; fetches read the raw bytes of a
-// region with one bgzf_read into a reused buffer and normalize them in a single table pass.
+// FastaReader: htslib faidx builds and validates the index. A plain FASTA is read with pread into
+// a reused window: a region far from the last one reads exactly its own bytes (rows in random
+// order cost one small read each), a region just after the window reads a large window ahead
+// (sorted rows cost one read per window). A bgzip FASTA is read with one bgzf_read per region.
+// Either way one table pass normalizes the bytes and drops line ends.
 #include "bend/genome/fasta.hpp"
 
 #include <htslib/bgzf.h>
 #include <htslib/faidx.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <cerrno>
@@ -22,6 +27,10 @@ namespace {
 
 // Decompressed-block cache per reader: regions are often fetched near each other.
 constexpr int kBgzfCacheBytes = 16 << 20;
+// Plain FASTA read-ahead: a region that starts within this many bytes after the buffered
+// window (rows in file order) reads this much at once; any other region reads only its
+// own bytes. Small enough that rows jumping back and forth in one area cost little (~5 us).
+constexpr int64_t kReadAheadBytes = 64 << 10;
 
 using ByteTable = std::array<char, 256>;
 
@@ -211,17 +220,61 @@ struct FastaReader::Impl {
   std::string path;
   std::vector<FaiEntry> entries;  // .fai order
   std::unordered_map<std::string, int32_t> by_name;
-  BGZF* fp = nullptr;     // owned; sequential state, hence one per thread
+  BGZF* fp = nullptr;     // owned (bgzip FASTA only); sequential state, hence one per thread
   std::vector<char> raw;  // reused read buffer (bases + line ends)
+  int fd = -1;             // plain FASTA: the file (owned), read with pread into `raw`
+  int64_t file_bytes = 0;  // its size
+  int64_t win_first = 0;   // `raw` holds bytes [win_first, win_end) of the plain file
+  int64_t win_end = 0;
 
   ~Impl() {
     if (fp) bgzf_close(fp);
+    if (fd >= 0) ::close(fd);
   }
+  bool open_plain();
+  // Fills `raw` with bytes [first, first + n) of the plain file (n <= what is left of it).
+  void pread_window(int64_t first, size_t n);
+  // The n_raw bytes from byte `first` of the file, read into (or already in) `raw`; valid until
+  // the next call. Throws naming the region (s, e) when the file is shorter than the .fai says.
+  const char* raw_bytes(const std::string& chrom, long long s, long long e, int64_t first,
+                        size_t n_raw);
   const FaiEntry* find(const std::string& chrom) const {
     auto it = by_name.find(chrom);
     return it == by_name.end() ? nullptr : &entries[it->second];
   }
 };
+
+// Opens a plain FASTA for pread; false (nothing changed) when it cannot be opened or sized,
+// and the caller falls back to reading through htslib.
+bool FastaReader::Impl::open_plain() {
+  const int f = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f < 0) return false;
+  struct stat st;
+  if (::fstat(f, &st) != 0) {
+    ::close(f);
+    return false;
+  }
+  fd = f;
+  file_bytes = static_cast<int64_t>(st.st_size);
+  return true;
+}
+
+void FastaReader::Impl::pread_window(int64_t first, size_t n) {
+  if (raw.size() < n) raw.resize(n + n / 4);
+  win_first = win_end = first;  // empty until the read succeeds
+  size_t got = 0;
+  while (got < n) {
+    const ssize_t r = ::pread(fd, raw.data() + got, n - got, static_cast<off_t>(first + got));
+    if (r < 0 && errno == EINTR) continue;
+    const long long at = first + static_cast<int64_t>(got);
+    if (r < 0) fail("FASTA '%s': read at byte %lld: %s", path.c_str(), at, std::strerror(errno));
+    if (r == 0) {
+      fail("FASTA '%s': file ended at byte %lld (truncated while in use?)", path.c_str(), at);
+    }
+    got += static_cast<size_t>(r);
+  }
+  win_end = first + static_cast<int64_t>(n);
+}
 
 FastaReader::FastaReader(const std::string& path) : impl_(new Impl) {
   impl_->path = path;
@@ -253,6 +306,7 @@ FastaReader::FastaReader(const std::string& path) : impl_(new Impl) {
   for (size_t i = 0; i < impl_->entries.size(); ++i) {
     impl_->by_name.emplace(impl_->entries[i].name, static_cast<int32_t>(i));
   }
+  if (!bgzf && impl_->open_plain()) return;
   impl_->fp = bgzf_open(path.c_str(), "r");
   if (!impl_->fp) fail("FASTA '%s': cannot open: %s", path.c_str(), std::strerror(errno));
   if (bgzf && bgzf_index_load(impl_->fp, path.c_str(), ".gzi") != 0) {
@@ -305,22 +359,12 @@ void FastaReader::fetch(const std::string& chrom, int64_t start_bp, int64_t end_
   const int64_t last = ent->offset_bytes + (end_bp - 1) / ent->line_bases * ent->line_bytes +
                        (end_bp - 1) % ent->line_bases;
   const size_t n_raw = static_cast<size_t>(last - first + 1);
-  if (im.raw.size() < n_raw) im.raw.resize(n_raw + n_raw / 4);
-  if (bgzf_useek(im.fp, first, SEEK_SET) != 0) {
-    fail("%s:%lld-%lld: cannot seek to byte %lld of FASTA %s (corrupt .gzi index?)", chrom.c_str(),
-         s, e, static_cast<long long>(first), file);
-  }
-  ssize_t got = bgzf_read(im.fp, im.raw.data(), n_raw);
-  if (got != static_cast<ssize_t>(n_raw)) {
-    fail("%s:%lld-%lld: read %lld of %zu bytes from FASTA %s (truncated file or stale .fai?)",
-         chrom.c_str(), s, e, static_cast<long long>(got), n_raw, file);
-  }
+  const char* src = im.raw_bytes(chrom, s, e, first, n_raw);
 
   // One table pass: keep printable bytes (normalized), drop line ends. Branch-free store.
   if (out.size() < n_raw) out.resize(n_raw);
   char* dst = &out[0];
   size_t n_out = 0;
-  const char* src = im.raw.data();
   for (size_t i = 0; i < n_raw; ++i) {
     char c = kFetch[static_cast<unsigned char>(src[i])];
     dst[n_out] = c;
@@ -334,6 +378,38 @@ void FastaReader::fetch(const std::string& chrom, int64_t start_bp, int64_t end_
   }
   out.resize(static_cast<size_t>(want));
   if (minus_strand) reverse_complement(&out[0], out.size());
+}
+
+const char* FastaReader::Impl::raw_bytes(const std::string& chrom, long long s, long long e,
+                                         int64_t first, size_t n_raw) {
+  const char* file = path.c_str();
+  if (fd >= 0) {
+    const int64_t end = first + static_cast<int64_t>(n_raw);
+    if (end > file_bytes) {
+      fail("%s:%lld-%lld: bytes %lld-%lld are past the end of FASTA %s (%lld bytes; truncated "
+           "file or stale .fai?)",
+           chrom.c_str(), s, e, static_cast<long long>(first), static_cast<long long>(end), file,
+           static_cast<long long>(file_bytes));
+    }
+    if (first < win_first || end > win_end) {
+      const bool ahead = first >= win_first && first <= win_end + kReadAheadBytes;
+      int64_t n = static_cast<int64_t>(n_raw);
+      if (ahead) n = std::min(std::max(n, kReadAheadBytes), file_bytes - first);
+      pread_window(first, static_cast<size_t>(n));
+    }
+    return raw.data() + (first - win_first);
+  }
+  if (raw.size() < n_raw) raw.resize(n_raw + n_raw / 4);
+  if (bgzf_useek(fp, first, SEEK_SET) != 0) {
+    fail("%s:%lld-%lld: cannot seek to byte %lld of FASTA %s (corrupt .gzi index?)", chrom.c_str(),
+         s, e, static_cast<long long>(first), file);
+  }
+  ssize_t got = bgzf_read(fp, raw.data(), n_raw);
+  if (got != static_cast<ssize_t>(n_raw)) {
+    fail("%s:%lld-%lld: read %lld of %zu bytes from FASTA %s (truncated file or stale .fai?)",
+         chrom.c_str(), s, e, static_cast<long long>(got), n_raw, file);
+  }
+  return raw.data();
 }
 
 void normalize_bases(char* seq, size_t n) {

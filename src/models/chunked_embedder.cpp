@@ -99,6 +99,41 @@ void ChunkedEmbedder::embed_tokens(const std::vector<const std::vector<int32_t>*
   }
 }
 
+void ChunkedEmbedder::mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt,
+                                         int32_t& ref_id, int32_t& alt_id) const {
+  const std::string kind = tokenizer_->kind();
+  if (kind.compare(0, 7, "dnabert") == 0 && kind != "dnabert2") {
+    fail("%s: no masked-LM llr for overlapping k-mers (%s): the tokens next to the masked one "
+         "hold the variant's base", name_.c_str(), kind.c_str());
+  }
+  int32_t mask_id = tokenizer_->vocab().find("[MASK]");
+  if (mask_id < 0) mask_id = tokenizer_->vocab().find("<mask>");
+  if (mask_id < 0) fail("%s: the vocabulary has no mask token ([MASK] or <mask>)", name_.c_str());
+  ChunkedTokens t = unpack_chunked_tokens(ids, name_ + ": mask_variant_token");
+  int64_t start_bp = 0;  // first nucleotide of the current token (sum of earlier repeats)
+  size_t k = 0;          // index into t.repeat over all chunks
+  for (std::vector<int32_t>& chunk : t.chunks) {
+    for (int32_t& id : chunk) {
+      const int32_t r = t.repeat[k++];
+      if (r > 0 && pos_bp >= start_bp && pos_bp < start_bp + r) {
+        ref_id = id;
+        std::string s = tokenizer_->token(id);
+        const int64_t off = pos_bp - start_bp;
+        alt_id = -1;
+        if (static_cast<int64_t>(s.size()) == r) {  // one character per nucleotide
+          s[static_cast<size_t>(off)] = alt;
+          alt_id = tokenizer_->vocab().find(s);
+        }
+        id = mask_id;
+        pack_chunked_tokens(t, ids);
+        return;
+      }
+      start_bp += r > 0 ? r : 0;
+    }
+  }
+  fail("%s: no token covers nucleotide %lld of the sequence", name_.c_str(), (long long)pos_bp);
+}
+
 int64_t ChunkedEmbedder::token_level_rows(const std::vector<int32_t>& ids, int64_t len_bp) const {
   const ChunkedTokens t = unpack_chunked_tokens(ids, name_ + ": token_level_rows");
   if (output_rows(t) != len_bp) {

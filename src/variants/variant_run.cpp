@@ -60,9 +60,13 @@ void needed_outputs(const VariantParams& p, bool& hidden, bool& logits) {
   for (VariantScore sc : parse_variant_scores(p.scores)) (sc == VariantScore::kLlr ? logits : hidden) = true;
   if (!logits) return;
   EmbedderInfo info = model_info(p.model.model);
-  if (!info.causal || !info.lm_outputs) {
-    fail("--score llr: needs a causal model with a language-model head (hyenadna); '%s' is not one "
-         "(masked-LM llr, with the variant's token masked, is not implemented yet)", p.model.model.c_str());
+  if (!info.lm_outputs) {
+    fail("--score llr: needs a model with a language-model head (causal: hyenadna; masked: nt, "
+         "dnabert2, gena-lm); '%s' has none", p.model.model.c_str());
+  }
+  if (p.model.model == "dnabert") {
+    fail("--score llr: dnabert's overlapping k-mers give the masked token's base away (each base is "
+         "in k tokens); masked-LM llr is defined for nt, dnabert2 and gena-lm");
   }
 }
 
@@ -311,6 +315,7 @@ void run_variants(const VariantParams& p, Comm& comm) {
   vs.batch_nt = p.batch_nt;
   vs.geometry = g;
   vs.scores = parse_variant_scores(p.scores);
+  vs.masked_llr = lm != nullptr && !model_info(p.model.model).causal;
   ShardQueuePlan plan;
   if (comm.rank() == 0) {
     plan.todo = std::move(s.todo);

@@ -225,6 +225,35 @@ class FetchRealHg38(unittest.TestCase):
         for r, g, w in zip(regions, got, want):
             self.assertEqual(g, w, "region %s" % (r,))
 
+    def test_plain_copy_in_sorted_shuffled_and_overlapping_order(self):
+        # A plain FASTA is read with pread: sorted rows through 256 KiB read-ahead windows (rows
+        # straddling a window's end, gaps just inside and just past the read-ahead distance),
+        # other rows with reads of their own bytes. Every order must give samtools' sequences.
+        import gzip
+        plain = os.path.join(self.tmp, "plain.fa")
+        with gzip.open(self.fa, "rb") as src, open(plain, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        rng = random.Random(512)
+        c, L = self.chrom, self.len
+        sorted_rows, pos = [], 9000
+        while pos < L - 300000:
+            size = rng.choice([1, 513, 4096, 70000, 300000])
+            sorted_rows.append((c, pos, pos + size, rng.choice("+-")))
+            pos += rng.choice([-200, 0, 1, 511, 100000, 262144, 262200, 400000])
+            pos = max(pos, 0)
+        shuffled = list(sorted_rows)
+        rng.shuffle(shuffled)
+        # A row far from the last one, then the same row one base on: the second needs one byte
+        # more than the first read.
+        step = [(c, x + d, x + d + 513, "+") for x in rng.sample(range(L - 600), 200) for d in (0, 1)]
+        regions = (sorted_rows + shuffled + [(c, L - 513, L, "+"), (c, 0, 513, "-")] + step
+                   + sorted_rows[::-1])
+        got = run_ok(plain, regions, self.tmp)
+        want = samtools_fetch(plain, regions, self.tmp)
+        self.assertEqual(len(got), len(want))
+        for r, g, w in zip(regions, got, want):
+            self.assertEqual(g, w, "region %s" % (r,))
+
     def test_many_short_regions_are_fast(self):
         rng = random.Random(7)
         regions = []
@@ -307,6 +336,17 @@ class FetchErrors(unittest.TestCase):
         msg = self.error_of(self.plain, [("chrZ", 0, 10, "-")])
         self.assertIn("unknown chromosome 'chrZ'", msg)
         self.assertIn(self.plain, msg)
+
+    def test_fasta_shorter_than_its_index_names_region_and_file(self):
+        subprocess.run(["samtools", "faidx", self.plain], check=True)
+        size = os.path.getsize(self.plain)
+        with open(self.plain, "r+b") as f:
+            f.truncate(size - 100)
+        L = len(self.chroms[-1][1])
+        msg = self.error_of(self.plain, [("chr1", 0, 10, "+"), ("chrX", L - 10, L, "+")])
+        self.assertIn("chrX:%d-%d" % (L - 10, L), msg)
+        self.assertIn(self.plain, msg)
+        self.assertIn("stale .fai", msg)
 
     def test_ragged_lines_cannot_be_indexed(self):
         bad = os.path.join(self.tmp, "ragged.fa")

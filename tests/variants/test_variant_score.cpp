@@ -52,6 +52,13 @@ TEST_CASE("pair batches: consecutive pairs, 2 x pairs x longest within the budge
   CHECK(bend::pair_batches({}, 10).empty());
 }
 
+TEST_CASE("row batches: a row whose ref is shared adds one sequence, not two", "[variants]") {
+  CHECK(bend::row_batches({10, 10, 10, 10}, {2, 1, 1, 2}, 40) == std::vector<int64_t>{3, 1});
+  CHECK(bend::row_batches({10, 10, 10}, {1, 1, 1}, 30) == std::vector<int64_t>{3});
+  CHECK(bend::row_batches({10, 40, 10}, {2, 1, 1}, 40) == std::vector<int64_t>{1, 1, 1});
+  CHECK(bend::row_batches({}, {}, 10).empty());
+}
+
 TEST_CASE("a work row carries the window and the alt base last in its region", "[variants]") {
   bend::VariantGeometry g = bend::variant_geometry(false, false, 256);
   bend::WorkRow w = bend::variant_work_row(7, "chr2", "2", 1000, 'A', 'G', g);

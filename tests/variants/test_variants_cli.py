@@ -282,15 +282,64 @@ class Variants(unittest.TestCase):
             self.assertLess(abs(float(compat["l2"])), 1e-5)
             self.assertGreater(float(own["cosine"]), 1e-6)
 
-    def test_hyenadna_llr_is_the_next_base_log_likelihood_ratio(self):
-        cfg = dict(d_model=16, n_layer=2, d_inner=40, vocab_size=12, max_seq_len=1026, emb_dim=3, filter_order=8,
-                   num_inner_mlps=1, hyena_order=2, short_filter_order=3, activation_freq=10,
-                   pad_vocab_size_multiple=8, initializer_range=0.3)
-        config = os.path.join(self.work, "hyena.json")
-        with open(config, "w") as f:
-            json.dump(cfg, f)
+    HYENA_CFG = dict(d_model=16, n_layer=2, d_inner=40, vocab_size=12, max_seq_len=1026, emb_dim=3, filter_order=8,
+                     num_inner_mlps=1, hyena_order=2, short_filter_order=3, activation_freq=10,
+                     pad_vocab_size_multiple=8, initializer_range=0.3)
+
+    def hyena_checkpoint(self):
         ckpt = os.path.join(self.work, "hyena")
-        bt.bend(["model", "init", "--arch", "hyenadna", "--out", ckpt, "--config", config, "--seed", "3"])
+        if not os.path.exists(os.path.join(ckpt, "config.json")):
+            config = os.path.join(self.work, "hyena.json")
+            with open(config, "w") as f:
+                json.dump(self.HYENA_CFG, f)
+            bt.bend(["model", "init", "--arch", "hyenadna", "--out", ckpt, "--config", config, "--seed", "3"])
+        return ckpt
+
+    def test_rows_sharing_a_window_score_as_if_alone(self):
+        # Three alts at each of four sites (a split multi-allelic site), one site listed again
+        # after another row: the ref window of consecutive rows is embedded once; shards of 4 rows
+        # and batches of 1-2 sequences put shared refs across batch and shard boundaries.
+        rows = []
+        for base in self.rows[:4]:
+            rows += [base[:4] + [alt] + base[5:] for alt in "ACGT" if alt != base[3]]
+        rows += [self.rows[5], rows[0]]
+        bed = write_bed(os.path.join(self.work, "multi.bed"), rows)
+        outs = {}
+        for n in (1, 2):
+            outs[n] = os.path.join(self.work, "multi_np%d" % n)
+            bt.bend(self.args(outs[n], "resnetlm", "--checkpoint", self.ckpt, "--score", "cosine,l2", "--shard-rows",
+                              "4", "--batch-nt", "1100", bed=bed), np_ranks=n)
+        self.assertEqual(bt.read_bytes(os.path.join(outs[1], "scores.tsv")),
+                         bt.read_bytes(os.path.join(outs[2], "scores.tsv")))
+        table = read_table(os.path.join(outs[1], "scores.tsv"))
+        cfg = load_json(os.path.join(self.ckpt, "config.json"))
+        weights = read_safetensors(os.path.join(self.ckpt, "model.safetensors"))
+        model = ReferenceResNetLM(cfg).load(weights, "model." if any(k.startswith("model.") for k in weights) else "")
+        tok = os.path.join(self.ckpt, "tokenizer.json")
+        self.assertEqual(len(table), len(rows))
+        for row, got in zip(rows, table):
+            self.assertEqual([got[h] for h in HEADER], row)
+            ref, alt = bend_window(row)
+            e_ref, e_alt = model.forward(tokenize(tok, ref)), model.forward(tokenize(tok, alt))
+            want = distance.cosine(e_alt[256].astype(np.float64), e_ref[256].astype(np.float64))
+            self.assertAlmostEqual(float(got["cosine"]), want, delta=1e-5 + 1e-4 * want)
+        # llr (causal LM, ref windows only): shared refs give what the same rows give apart.
+        ckpt = self.hyena_checkpoint()
+        apart = rows[0::3] + rows[1::3] + rows[2::3]  # no two consecutive rows share a site
+        got = {}
+        for name, rs in (("shared", rows), ("apart", apart)):
+            out = os.path.join(self.work, "multi_llr_" + name)
+            bt.bend(self.args(out, "hyenadna", "--checkpoint", ckpt, "--score", "llr", "--shard-rows", "4",
+                              "--batch-nt", "1100", bed=write_bed(os.path.join(self.work, name + ".bed"), rs)))
+            got[name] = {(r["start"], r["alt"]): float(r["llr"]) for r in read_table(os.path.join(out, "scores.tsv"))}
+        self.assertEqual(sorted(got["shared"]), sorted(got["apart"]))
+        for k, v in got["shared"].items():
+            self.assertAlmostEqual(v, got["apart"][k], delta=1e-5, msg=str(k))
+        self.assertGreater(len(set(round(v, 6) for v in got["shared"].values())), 4)
+
+    def test_hyenadna_llr_is_the_next_base_log_likelihood_ratio(self):
+        cfg = self.HYENA_CFG
+        ckpt = self.hyena_checkpoint()
         rows = self.rows[:5]
         out = os.path.join(self.work, "hyena_out")
         bt.bend(self.args(out, "hyenadna", "--checkpoint", ckpt, "--score", "llr,cosine",
@@ -315,7 +364,45 @@ class Variants(unittest.TestCase):
         r = bt.bend(self.args(os.path.join(self.work, "llr_bad"), "resnetlm", "--checkpoint", self.ckpt, "--score",
                               "llr"), check=False)
         self.assertEqual(r.returncode, 1)
-        self.assertIn("--score llr: needs a causal model", r.stderr)
+        self.assertIn("--score llr: needs a model with a language-model head", r.stderr)
+
+    def test_nt_masked_llr_masks_the_6mer_covering_the_variant(self):
+        # Masked-LM llr as the Nucleotide Transformer authors score zero-shot effects: in the ref
+        # window the 6-mer token covering the variant is replaced by <mask>; the score is
+        # logit(alt 6-mer) - logit(ref 6-mer) of the head at that token (= log P(alt) - log P(ref),
+        # the softmax's normalizer cancels). Reference: InstaDeep's 6-mer rule, esm encoder and
+        # EsmLMHead written in python3-torch (tests/models), on a seeded NT v2 checkpoint.
+        sys.path.insert(0, os.path.join(HERE, "..", "tokenize"))
+        from test_hf_tokenizers import nt_instadeep, nt_vocab
+        from test_lm_outputs import mlm_logits
+        ckpt = os.path.join(self.work, "nt2")
+        bt.bend(["model", "init", "--arch", "nt", "--out", ckpt, "--config",
+                 os.path.join(HERE, "..", "models", "configs", "nt-v2-small.json"), "--seed", "4",
+                 "--set", "initializer_range=0.3"])
+        rows = self.rows[:8]
+        out = os.path.join(self.work, "nt2_llr")
+        bt.bend(self.args(out, "nt", "--checkpoint", ckpt, "--score", "llr,cosine",
+                          bed=write_bed(os.path.join(self.work, "nt2.bed"), rows)), np_ranks=2)
+        table = read_table(os.path.join(out, "scores.tsv"))
+        cfg = load_json(os.path.join(ckpt, "config.json"))
+        weights = read_safetensors(os.path.join(ckpt, "model.safetensors"))
+        model = transformer_reference.reference("esm", ckpt, cfg)
+        vocab = {t: i for i, t in enumerate(nt_vocab(2))}
+        for row, got in zip(rows, table):
+            ref, _ = bend_window(row)
+            tokens = nt_instadeep(ref)
+            self.assertEqual(tokens[42], ref[252:258], "6-mer 42 covers base 256 at offset 4")
+            ids = [vocab["<cls>"]] + [vocab[t] for t in tokens]
+            ids[1 + 42] = vocab["<mask>"]
+            logits = mlm_logits("esm", weights, cfg, model(ids))[1 + 42]
+            alt6 = ref[252:256] + row[4] + ref[257:258]
+            want = float(logits[vocab[alt6]]) - float(logits[vocab[ref[252:258]]])
+            self.assertAlmostEqual(float(got["llr"]), want, delta=1e-4 + 1e-4 * abs(want))
+        self.assertGreater(max(abs(float(t["llr"])) for t in table), 1e-2)
+        r = bt.bend(self.args(os.path.join(self.work, "llr_dnabert"), "dnabert", "--checkpoint", ckpt, "--score",
+                              "llr"), check=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("overlapping k-mers", r.stderr)
 
     def test_rerun_resumes_and_other_parameters_are_refused(self):
         out = os.path.join(self.work, "resume")

@@ -5,7 +5,7 @@ A benchmark, not a test: nothing in ctest depends on these timings (docs/benchma
 
 Usage: /usr/bin/python3 tools/bench/run_bench.py [--quick] [--out bench/results.json]
        [--bend build/bend] [--threads 2] [--runs 3] [--work DIR] [--only GROUP,...]
-Row groups (--only): extraction, onehot, resnetlm, storage, train, scaling, memory, zoo, hdf5.
+Row groups (--only): extraction, onehot, resnetlm, storage, train, scaling, memory, zoo, hdf5, variants.
 """
 import argparse
 import datetime
@@ -28,7 +28,7 @@ import bendtest as bt  # noqa: E402  (independent TFRecord/Example readers)
 PY = "/usr/bin/python3"
 HISTONE_LABEL_DEPTH = 6  # classes of the demo histone task
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data")  # real test data
-GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "scaling", "memory", "zoo", "hdf5")
+GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "scaling", "memory", "zoo", "hdf5", "variants")
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
 
 
@@ -87,17 +87,20 @@ def bed_rows(bed):
     return head, [l.split("\t") for l in lines[1:]]
 
 
-def bench_extraction(a, d, bed, fa):
-    head, rows = bed_rows(bed)
+def extraction_order(a, d, tag, head, rows, fa):
+    """Times bend extract and its peers on `rows` (in this order); checks all give the same sequences."""
     si = head.index("strand")
-    bed6 = os.path.join(d, "regions.bed6")
-    plus, minus, order = os.path.join(d, "plus.txt"), os.path.join(d, "minus.txt"), []
-    with open(bed6, "w") as b6, open(plus, "w") as fp, open(minus, "w") as fm:
+    bed = os.path.join(d, "regions_%s.bed" % tag)
+    bed6 = os.path.join(d, "regions_%s.bed6" % tag)
+    plus, minus, order = os.path.join(d, "plus_%s.txt" % tag), os.path.join(d, "minus_%s.txt" % tag), []
+    with open(bed, "w") as bf, open(bed6, "w") as b6, open(plus, "w") as fp, open(minus, "w") as fm:
+        bf.write("\t".join(head) + "\n")
         for i, r in enumerate(rows):
+            bf.write("\t".join(r) + "\n")
             b6.write("%s\t%s\t%s\tr%d\t0\t%s\n" % (r[0], r[1], r[2], i, r[si]))
             (fm if r[si] == "-" else fp).write("%s:%d-%s\n" % (r[0], int(r[1]) + 1, r[2]))
             order.append(r[si] == "-")
-    out = {k: os.path.join(d, k + ".fa") for k in ("bend", "samtools_plus", "samtools_minus", "bedtools", "pysam")}
+    out = {k: os.path.join(d, "%s_%s.fa" % (k, tag)) for k in ("bend", "samtools_plus", "samtools_minus", "bedtools", "pysam")}
     t = {}
     t["bend extract"], p = timed([[a.bend, "extract", "--read-strand", "--bed", bed, "--genome", fa,
                                    "--out", out["bend"]]], a.runs)
@@ -113,11 +116,27 @@ def bench_extraction(a, d, bed, fa):
     sp, sm = iter(read_fasta_seqs(out["samtools_plus"])), iter(read_fasta_seqs(out["samtools_minus"]))
     sam = [next(sm) if m_ else next(sp) for m_ in order]
     identical = ours == sam == read_fasta_seqs(out["bedtools"]) == read_fasta_seqs(out["pysam"])
-    n_nt = sum(int(r[2]) - int(r[1]) for r in rows)
     fastest_peer = min(v for k, v in t.items() if k != "bend extract")
-    return {"rows": len(rows), "nt": n_nt, "median_s": t, "bend_internal_s": t_bend_internal,
-            "identical_sequences": identical, "ratio_vs_fastest_peer": fastest_peer / t["bend extract"],
-            "target": ">= 1.0x fastest peer"}
+    return {"median_s": t, "bend_internal_s": t_bend_internal, "identical_sequences": identical,
+            "ratio_vs_fastest_peer": fastest_peer / t["bend extract"],
+            "ratio_vs_bedtools": t["bedtools getfasta -s"] / t["bend extract"]}
+
+
+def bench_extraction(a, d, bed, fa):
+    """The BED's rows in file order (sorted by position) and the same rows in a seeded random order
+    (as variant windows arrive): bend extract vs samtools, bedtools and pysam on each."""
+    import random
+    head, rows = bed_rows(bed)
+    res = extraction_order(a, d, "sorted", head, rows, fa)
+    shuffled = list(rows)
+    random.Random(16).shuffle(shuffled)
+    res["random_order"] = extraction_order(a, d, "random", head, shuffled, fa)
+    res["random_order"]["target"] = ">= 1.0x bedtools getfasta -s on the same random-order rows"
+    res["random_vs_sorted_bend"] = res["random_order"]["median_s"]["bend extract"] / res["median_s"]["bend extract"]
+    res["rows"] = len(rows)
+    res["nt"] = sum(int(r[2]) - int(r[1]) for r in rows)
+    res["target"] = ">= 1.0x fastest peer"
+    return res
 
 
 def embed_args(a, bed, fa, out, model, extra=(), threads=None):
@@ -211,6 +230,104 @@ def bench_resnetlm(a, d, bed, fa):
             "target_vs_forward": ">= 0.95x (in-run)",
             "ratio_vs_python_bs1": ours / (n_nt_peer / t_py), "target_vs_python": ">= 1.05x",
             "first_row_max_abs_diff_vs_python": max_diff}
+
+
+def bench_variant_rows(d, n):
+    """n SNVs of the real hg38 region the tests ship (a plain copy of it), at seeded random
+    positions past its leading N run, in random order; REF from the genome, seeded ALT and label."""
+    import gzip
+    import random
+    fa = os.path.join(d, "hg38_chr2.fa")
+    if not os.path.exists(fa):
+        with gzip.open(os.path.join(DATA, "genome", "hg38_chr2_1-2333275.fa.gz"), "rb") as src, open(fa, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+    seq = read_fasta_seqs(fa)[0]
+    rng = random.Random(16)
+    rows = []
+    while len(rows) < n:
+        p = rng.randrange(20000, len(seq) - 20000)
+        if seq[p] in "ACGT":
+            rows.append(["chr2", str(p), str(p + 1), seq[p], rng.choice([b for b in "ACGT" if b != seq[p]]),
+                         str(rng.randint(0, 1))])
+    bed = os.path.join(d, "variants_%d.bed" % n)
+    with open(bed, "w") as f:
+        f.write("chromosome\tstart\tend\tref\talt\tlabel\n" + "".join("\t".join(r) + "\n" for r in rows))
+    return bed, fa
+
+
+def timed_cpu(args, runs, before=None):
+    """Median wall and CPU seconds (user + system of the process and its children) of `args`."""
+    import resource
+    walls, cpus, last = [], [], None
+    for _ in range(runs):
+        if before:
+            before()
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t0 = time.perf_counter()
+        last = run(args)
+        walls.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+    return statistics.median(walls), statistics.median(cpus), last
+
+
+def bench_variants(a, d):
+    """bend variants (cosine, BEND's geometry: 513-bp windows, vector 256) with the ResNet LM vs
+    the BEND-style python3-torch loop (tools/bench/bend_style_variants.py: one sequence per
+    forward) on the same variants and threads; and mpirun -np 2 vs -np 1, one thread per rank,
+    in-run (bend's "done: ... in X s wall"). Wall and CPU times both reported: CPU time is the
+    steadier one on a shared machine."""
+    n = 8 if a.quick else 32
+    bed, fa = bench_variant_rows(d, n)
+    ckpt = os.path.join(d, "variants_resnetlm")
+    shutil.rmtree(ckpt, ignore_errors=True)
+    size = ["--hidden-size", "32", "--n-layers", "4"] if a.quick else []
+    run([a.bend, "model", "init", "--arch", "resnetlm", "--out", ckpt, "--seed", "1"] + size)
+    out = os.path.join(d, "variants_out")
+
+    def args(threads, np_=None):
+        cmd = [a.bend, "variants", "--bed", bed, "--genome", fa, "--model", "resnetlm", "--checkpoint", ckpt,
+               "--out", out, "--threads", str(threads), "--bootstrap", "0", "--progress", "none"]
+        return cmd if np_ is None else MPIRUN + [str(np_)] + cmd
+
+    def clean():
+        shutil.rmtree(out, ignore_errors=True)
+
+    def in_run(p):
+        return float(re.search(r"done: .* in ([0-9.]+) s wall", p.stderr).group(1))
+
+    res = {"variants": n, "threads": a.threads, "window_bp": 513,
+           "model": "quick: hidden 32, 4 layers" if a.quick else "BEND size: hidden 256, 30 layers"}
+    wall, cpu, p = timed_cpu(args(a.threads), a.runs, clean)
+    ours = read_table_tsv(os.path.join(out, "scores.tsv"))
+    peer_out = os.path.join(d, "bend_style_variants.tsv")
+    pwall, pcpu, _ = timed_cpu([PY, os.path.join(HERE, "bend_style_variants.py"), "--checkpoint", ckpt, "--bed", bed,
+                                "--genome", fa, "--threads", str(a.threads), "--out", peer_out], a.runs)
+    with open(peer_out) as f:
+        peer = [float(line.split("\t")[1]) for line in f]
+    max_diff = max(abs(float(r["cosine"]) - v) for r, v in zip(ours, peer))
+    res.update({"median_s": {"bend variants": wall, "bend_style_variants.py": pwall},
+                "median_cpu_s": {"bend variants": cpu, "bend_style_variants.py": pcpu},
+                "ratio_vs_python": pwall / wall, "ratio_vs_python_cpu": pcpu / cpu,
+                "target_vs_python": ">= 8x", "max_abs_cosine_diff_vs_python": max_diff})
+    # np 2 vs np 1, one thread per rank, alternating run by run
+    t = {1: [], 2: []}
+    for _ in range(a.runs):
+        for np_ in (1, 2):
+            clean()
+            t[np_].append(in_run(run(args(1, np_))))
+    res["np_in_run_s"] = {"np1": statistics.median(t[1]), "np2": statistics.median(t[2])}
+    res["np2_vs_np1"] = res["np_in_run_s"]["np1"] / res["np_in_run_s"]["np2"]
+    res["target_np2_vs_np1"] = ">= 1.8x"
+    clean()
+    return res
+
+
+def read_table_tsv(path):
+    with open(path) as f:
+        lines = f.read().splitlines()
+    head = lines[0].split("\t")
+    return [dict(zip(head, line.split("\t"))) for line in lines[1:]]
 
 
 def bench_storage(a, d, bed, fa, n_nt, base_out):
@@ -606,6 +723,13 @@ def print_table(res):
             e["rows"], e["median_s"]["bend extract"], e["bend_internal_s"] or -1,
             ", ".join("%s %.3fs" % (k.split()[0], v) for k, v in e["median_s"].items() if k != "bend extract"),
             e["identical_sequences"]), "%.2fx" % e["ratio_vs_fastest_peer"], e["target"]))
+        r = e["random_order"]
+        print(fmt % ("extraction, random row order", "bend %.3fs (internal %.3fs; %.2fx its sorted time); peers %s; "
+                     "identical: %s" % (r["median_s"]["bend extract"], r["bend_internal_s"] or -1,
+                                        e["random_vs_sorted_bend"],
+                                        ", ".join("%s %.3fs" % (k.split()[0], v) for k, v in r["median_s"].items()
+                                                  if k != "bend extract"), r["identical_sequences"]),
+                     "%.2fx" % r["ratio_vs_bedtools"], r["target"]))
     if "onehot" in res:
         o = res["onehot"]
         print(fmt % ("one-hot embed (nt/s)", "bend %.3g vs BEND-style %.3g nt/s" % (o["bend_nt_per_s"], o["peer_nt_per_s"]),
@@ -662,6 +786,17 @@ def print_table(res):
                      % (me[ks[0]]["peak_rss_mib"], me[ks[1]]["peak_rss_mib"], me["region_list_growth_mib"]),
                      "+%.1f MiB" % me["growth_mib"], me["target"]))
     print_zoo_hdf5(res, fmt)
+    if "variants" in res:
+        v = res["variants"]
+        print(fmt % ("variants, ResNet LM vs BEND loop", "%d SNVs, %s, %d thr: bend %.1fs (CPU %.1fs) vs python %.1fs "
+                     "(CPU %.1fs; CPU ratio %.2fx); max |cosine diff| %.1e"
+                     % (v["variants"], v["model"], v["threads"], v["median_s"]["bend variants"],
+                        v["median_cpu_s"]["bend variants"], v["median_s"]["bend_style_variants.py"],
+                        v["median_cpu_s"]["bend_style_variants.py"], v["ratio_vs_python_cpu"],
+                        v["max_abs_cosine_diff_vs_python"]), "%.2fx" % v["ratio_vs_python"], v["target_vs_python"]))
+        print(fmt % ("variants np2/np1 (in-run)", "1 thread/rank: %.1fs vs %.1fs" % (v["np_in_run_s"]["np1"],
+                                                                                   v["np_in_run_s"]["np2"]),
+                     "%.2fx" % v["np2_vs_np1"], v["target_np2_vs_np1"]))
 
 
 def main():
@@ -695,7 +830,7 @@ def main():
     bed = os.path.join(data, "histone_demo", "histone_demo.bed")
     fa = os.path.join(data, "genome", "demo.fa")
     n_nt = None
-    if set(groups) != {"zoo"}:  # the zoo rows read real chr2 from tests/data only
+    if set(groups) - {"zoo", "variants"}:  # the zoo and variants rows read real chr2 from tests/data only
         run([PY, os.path.join(SOURCE_DIR, "tools", "make_demo_data.py"), "--out", data, "--scale", scale])
         n_nt = sum(int(r[2]) - int(r[1]) for r in bed_rows(bed)[1])
     onehot_out = None
@@ -721,6 +856,8 @@ def main():
         res["zoo"] = bench_zoo(a, work)
     if "hdf5" in groups:
         res["hdf5"] = bench_hdf5(a, work, bed, fa, n_nt)
+    if "variants" in groups:
+        res["variants"] = bench_variants(a, work)
     print_table(res)
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with open(a.out, "w") as f:

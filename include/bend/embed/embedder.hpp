@@ -70,6 +70,13 @@ class Embedder {
     (void)ids;
     return len_bp;
   }
+  // Masked-LM log-likelihood ratio (`bend variants --score llr`, models with a masked-LM head
+  // and non-overlapping tokens): in the packed `ids` (from tokenize()) of a sequence, replaces
+  // the token BEND's upsampling places on nucleotide `pos_bp` by the mask token. ref_id = that
+  // token; alt_id = the token whose string is ref_id's with `alt` at pos_bp's offset, or -1 when
+  // the vocabulary has none. Default: throws bend::Error (the model has no masked-LM rule).
+  virtual void mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt,
+                                  int32_t& ref_id, int32_t& alt_id) const;
   // Identifies the weights (e.g. "resnetlm:crc32c=1a2b3c4d"); recorded in the manifest so a
   // resume with other weights is refused.
   virtual std::string fingerprint() const = 0;

@@ -38,6 +38,11 @@ class ChunkedEmbedder : public Embedder {
   // Tokens of the packed `ids` with a repeat count > 0. Throws bend::Error when `ids` is
   // malformed.
   int64_t token_level_rows(const std::vector<int32_t>& ids, int64_t len_bp) const override;
+  // The masked-LM swap (Embedder::mask_variant_token) with the vocabulary's "[MASK]" or
+  // "<mask>". Throws bend::Error naming the model when it has no mask token, its tokens overlap
+  // (DNABERT's k-mers: the neighbours would give the masked base away), or `ids` is malformed.
+  void mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt, int32_t& ref_id,
+                          int32_t& alt_id) const override;
   std::string fingerprint() const override { return fingerprint_; }
   const Tokenizer& tokenizer() const { return *tokenizer_; }
   const ChunkRule& chunk_rule() const { return rule_; }
