@@ -48,6 +48,7 @@ void add_variants_command(CLI::App& app) {
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   add_progress_options(c, p->progress, p->progress_interval_s);
+  add_rules_option(c, p->model.rules);
   c->callback([p] {
     require_path("--bed", p->bed_path, PathKind::kFile);
     require_path("--vcf", p->vcf_path, PathKind::kFile);
