@@ -56,6 +56,9 @@ void add_variants_command(CLI::App& app) {
     require_path("--genome", p->genome_path, PathKind::kFile);
     require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend variants --model");
+    // BEND's variant script reads DNABERT's k-mer vectors unupsampled at the k-mer centred on
+    // the variant (embedder.hpp kmer_centre), whichever --rules.
+    p->model.kmer_centre = true;
     run_stoppable([&] {
       run_on_every_rank("bend variants", [&](Comm& comm) { run_variants(*p, comm); });
     });

@@ -117,7 +117,7 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
   encoder_.reset(new TransformerEncoder(dir, spec.arch, run));
   rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens(), bend_rules);
   const int k = dnabert_k(tokenizer_->kind());
-  if (bend_rules && k >= 3 && k <= 6) {  // BEND's _repeat_embedding_vectors (chunked_embedder.hpp)
+  if (bend_rules && !opts.kmer_centre && k >= 3 && k <= 6) {  // BEND's _repeat_embedding_vectors (chunked_embedder.hpp)
     kmer_left_ = true;
     echo_from_end_ = k >= 5 ? k - 2 : 0;
   }

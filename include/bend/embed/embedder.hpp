@@ -35,6 +35,11 @@ struct EmbedderOptions {
   // bend's own rules (balanced pieces each with its special tokens, centred k-mers, the loss
   // over the whole vocabulary). docs/differences.md lists every difference.
   std::string rules = "bend";
+  // DNABERT-k: each nucleotide gets the k-mer centred on it under either rules. `bend variants`
+  // sets it: BEND's variant script reads DNABERT's k-mer vectors without upsampling, at the
+  // k-mer that holds the variant at its 3rd base (k=6: --embedding_idx 254 of a 513-bp window),
+  // which is the centred one.
+  bool kmer_centre = false;
 };
 
 // The nucleotides one stored token vector covers: [start_bp, start_bp + len_bp) of the
