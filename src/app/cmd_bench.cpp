@@ -187,6 +187,7 @@ void add_bench_command(CLI::App& app) {
                 "Write the outputs of one batch (float32, rows in order)");
   c->add_flag("--cuda", a->model.use_cuda, "Run the model on CUDA device 0 (builds with CUDA only)");
   add_precision_option(c, a->model.precision);
+  add_rules_option(c, a->model.rules);
   c->callback([a] {
     require_path("--checkpoint", a->model.checkpoint_dir, PathKind::kDirectory);
     require_path("--seqs", a->seqs_path, PathKind::kFile);

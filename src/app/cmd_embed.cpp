@@ -54,6 +54,7 @@ void add_embed_command(CLI::App& app) {
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   add_precision_option(c, p->model.precision);
+  add_rules_option(c, p->model.rules);
   add_progress_options(c, p->progress, p->progress_interval_s);
   c->callback([p] {
     require_path("--bed", p->bed_path, PathKind::kFile);

@@ -51,6 +51,7 @@ void add_genome_command(CLI::App& app) {
   c->add_flag("--force", p->force, "Start even when the output file system lacks the planned space");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   add_precision_option(c, p->model.precision);
+  add_rules_option(c, p->model.rules);
   add_progress_options(c, p->progress, p->progress_interval_s);
   c->callback([p] {
     require_path("--genome", p->genome_path, PathKind::kFile);

@@ -48,6 +48,7 @@ void add_variants_command(CLI::App& app) {
   c->add_flag("--overwrite", p->overwrite, "Replace output written with different parameters");
   c->add_flag("--cuda", p->model.use_cuda, "Run the model on the CUDA device of this local rank");
   add_progress_options(c, p->progress, p->progress_interval_s);
+  add_rules_option(c, p->model.rules);
   c->callback([p] {
     require_path("--bed", p->bed_path, PathKind::kFile);
     require_path("--vcf", p->vcf_path, PathKind::kFile);
@@ -55,6 +56,9 @@ void add_variants_command(CLI::App& app) {
     require_path("--genome", p->genome_path, PathKind::kFile);
     require_path("--checkpoint", p->model.checkpoint_dir, PathKind::kDirectory);
     if (!kTorchBuild && !has_embedder(p->model.model)) exec_torch_binary("bend variants --model");
+    // BEND's variant script reads DNABERT's k-mer vectors unupsampled at the k-mer centred on
+    // the variant (embedder.hpp kmer_centre), whichever --rules.
+    p->model.kmer_centre = true;
     run_stoppable([&] {
       run_on_every_rank("bend variants", [&](Comm& comm) { run_variants(*p, comm); });
     });

@@ -25,4 +25,15 @@ inline void add_precision_option(CLI::App* c, std::string& precision) {
       ->capture_default_str();
 }
 
+// `--rules bend|corrected`: BEND's embedders.py rules, quirks included, or bend's corrected ones
+// (EmbedderOptions::rules; docs/differences.md).
+inline void add_rules_option(CLI::App* c, std::string& rules) {
+  c->add_option("--rules", rules,
+                "bend (vectors as BEND's embedders.py computes them, quirks included) | corrected "
+                "(bend's rules: balanced chunks with special tokens each, centred k-mers, loss over "
+                "the whole vocabulary); docs/differences.md")
+      ->check(CLI::IsMember({"bend", "corrected"}))
+      ->capture_default_str();
+}
+
 }  // namespace bend

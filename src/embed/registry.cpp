@@ -50,6 +50,8 @@ static void check_precision(const EmbedderInfo& info, const EmbedderOptions& opt
 // --output, --tokenizer and --precision against what the model supports.
 static void check_model_options(const EmbedderInfo& info, const EmbedderOptions& opts) {
   check_precision(info, opts);
+  if (opts.rules != "bend" && opts.rules != "corrected")
+    fail("--rules '%s': expected bend or corrected", opts.rules.c_str());
   const std::string& out = opts.output;
   if (out != "hidden" && out != "logits" && out != "loss" && !out.empty())
     fail("--output '%s': expected hidden, logits or loss", out.c_str());

@@ -2,6 +2,8 @@
 // through the subclass's forward pass (bend/models/chunked_embedder.hpp). Torch-free.
 #include "bend/models/chunked_embedder.hpp"
 
+#include <algorithm>
+
 #include "bend/core/error.hpp"
 #include "bend/models/token_chunks.hpp"
 
@@ -13,7 +15,7 @@ void ChunkedEmbedder::tokenize(const std::string& seq, std::vector<int32_t>& ids
   std::vector<TokenSpan> spans;
   for (const TokenChunk& c : chunks) spans.insert(spans.end(), c.spans.begin(), c.spans.end());
   std::vector<int32_t> index;
-  nucleotide_token_index(spans, static_cast<int64_t>(seq.size()), index);
+  nucleotide_token_index(spans, static_cast<int64_t>(seq.size()), index, kmer_left_);
   std::vector<int32_t> repeat;
   repeat_counts_from_index(index, static_cast<int64_t>(spans.size()),
                            strfmt("%s: a %zu bp sequence", name_.c_str(), seq.size()), repeat);
@@ -70,8 +72,13 @@ void ChunkedEmbedder::embed(const std::vector<const std::vector<int32_t>*>& toke
   std::vector<std::vector<float>> rows;
   forward_sequences(tokens, len_bp, seqs, rows);
   out.resize(tokens.size());
-  for (size_t b = 0; b < tokens.size(); b++)
+  for (size_t b = 0; b < tokens.size(); b++) {
     upsample_rows(rows[b].data(), int64_t(seqs[b].repeat.size()), dim_, seqs[b].repeat, out[b]);
+    const int64_t echo_row = len_bp[b] - echo_from_end_;
+    if (echo_from_end_ > 0 && echo_row > 0) {  // BEND's [e0] + E + [e0] + ...
+      std::copy(out[b].begin(), out[b].begin() + dim_, out[b].begin() + echo_row * dim_);
+    }
+  }
 }
 
 void ChunkedEmbedder::embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
@@ -96,6 +103,37 @@ void ChunkedEmbedder::embed_tokens(const std::vector<const std::vector<int32_t>*
       spans[b].push_back(VectorSpan{start_bp, r});
       start_bp += r;
     }
+    if (echo_from_end_ > 0 && len_bp[b] - echo_from_end_ > 0)
+      split_for_echo(len_bp[b] - echo_from_end_, out[b], spans[b]);
+  }
+}
+
+// BEND's echo of the first k-mer (chunked_embedder.hpp echo_from_end_) at nucleotide `p`: the row
+// whose span holds p becomes [start, p), the first row's vector at [p, p + 1), [p + 1, end).
+void ChunkedEmbedder::split_for_echo(int64_t p, std::vector<float>& out,
+                                     std::vector<VectorSpan>& spans) const {
+  const size_t d = size_t(dim_);
+  for (size_t i = 0; i < spans.size(); i++) {
+    const VectorSpan s = spans[i];
+    if (p < s.start_bp || p >= s.start_bp + s.len_bp) continue;
+    std::vector<float> rows;  // the replacement rows of row i
+    std::vector<VectorSpan> sp;
+    const float* own = out.data() + i * d;
+    if (p > s.start_bp) {
+      rows.insert(rows.end(), own, own + d);
+      sp.push_back({s.start_bp, p - s.start_bp});
+    }
+    rows.insert(rows.end(), out.begin(), out.begin() + long(d));  // the first k-mer's vector
+    sp.push_back({p, 1});
+    if (p + 1 < s.start_bp + s.len_bp) {
+      rows.insert(rows.end(), own, own + d);
+      sp.push_back({p + 1, s.start_bp + s.len_bp - p - 1});
+    }
+    out.erase(out.begin() + long(i * d), out.begin() + long((i + 1) * d));
+    out.insert(out.begin() + long(i * d), rows.begin(), rows.end());
+    spans.erase(spans.begin() + long(i));
+    spans.insert(spans.begin() + long(i), sp.begin(), sp.end());
+    return;
   }
 }
 
@@ -140,8 +178,14 @@ int64_t ChunkedEmbedder::token_level_rows(const std::vector<int32_t>& ids, int64
     fail("%s: token_level_rows: the tokens give %lld vectors but the sequence has %lld bp",
          name_.c_str(), (long long)output_rows(t), (long long)len_bp);
   }
-  int64_t n = 0;
-  for (int32_t r : t.repeat) n += r > 0 ? 1 : 0;
+  int64_t n = 0, start = 0;
+  const int64_t p = len_bp - echo_from_end_;  // split_for_echo's nucleotide
+  for (int32_t r : t.repeat) {
+    n += r > 0 ? 1 : 0;
+    if (echo_from_end_ > 0 && p > 0 && r > 0 && p >= start && p < start + r)
+      n += (p > start ? 1 : 0) + (p + 1 < start + r ? 1 : 0);
+    start += r;
+  }
   return n;
 }
 

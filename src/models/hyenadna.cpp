@@ -61,6 +61,7 @@ class HyenaDNAEmbedder : public ChunkedEmbedder {
   std::vector<HyenaLayer> layers_;
   LmOutput output_ = LmOutput::kHidden;
   zoo::Linear lm_head_;  // [padded_vocab_size, d], no bias; set unless output_ is kHidden
+  zoo::LossVocab loss_vocab_;  // loss, --rules bend: BEND's softmax over A, C, G, T, N only
 };
 
 HyenaDNAEmbedder::HyenaDNAEmbedder(const EmbedderOptions& opts) {
@@ -84,6 +85,15 @@ HyenaDNAEmbedder::HyenaDNAEmbedder(const EmbedderOptions& opts) {
   if (opts.n_threads > 0) at::set_num_threads(opts.n_threads);
   load_weights(weights_path);
   if (output_ != LmOutput::kHidden) load_lm_head(SafetensorsFile(weights_path), config_path);
+  if (output_ == LmOutput::kLoss && opts.rules != "corrected") {
+    // BEND slices the logits to ids 7-11, the vocabulary's A, C, G, T, N.
+    std::vector<int32_t> keep;
+    for (int32_t id = 0; id < int32_t(tokenizer_->vocab().size()); id++) {
+      const std::string& t = tokenizer_->token(id);
+      if (t == "A" || t == "C" || t == "G" || t == "T" || t == "N") keep.push_back(id);
+    }
+    loss_vocab_ = zoo::make_loss_vocab(keep, cfg_.padded_vocab_size(), device_);
+  }
   fingerprint_ = strfmt("hyenadna:crc32c=%08x", zoo::files_crc32c({weights_path, config_path}));
 }
 
@@ -197,8 +207,9 @@ at::Tensor HyenaDNAEmbedder::head_output(const at::Tensor& y, const at::Tensor& 
     out.narrow(1, 1, len - 1).copy_(logits);
     return out;
   }
-  const at::Tensor ce = zoo::token_cross_entropy(logits.reshape({-1, logits.size(2)}),
-                                                 ids.narrow(1, 1, len - 1).reshape({-1}));
+  const at::Tensor ce =
+      zoo::token_cross_entropy(logits.reshape({-1, logits.size(2)}),
+                               ids.narrow(1, 1, len - 1).reshape({-1}), loss_vocab_);
   out.narrow(1, 1, len - 1).copy_(ce.view({n, len - 1, 1}));
   return out;
 }

@@ -3,6 +3,7 @@
 #include "bend/models/lm_embedders.hpp"
 
 #include <algorithm>
+#include <cstdlib>
 
 #include "bend/core/crc32c.hpp"
 #include "bend/core/error.hpp"
@@ -11,6 +12,7 @@
 #include "bend/models/safetensors.hpp"
 #include "bend/models/transformer.hpp"
 #include "bend/tokenize/chunks.hpp"
+#include "bend/tokenize/special.hpp"
 #include "bend/tokenize/tokenizer.hpp"
 
 namespace bend {
@@ -25,10 +27,15 @@ struct LmSpec {
 };
 
 // BEND's chunking of each model (docs/models.md), capped at what the checkpoint's position
-// table (or BigBird's full-attention length) allows.
-ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int64_t model_max) {
+// table (or BigBird's full-attention length) allows. `bend_rules` (--rules bend): BEND's cuts
+// (DNABERT and NT: the id list cut bare; GENA-LM: consecutive runs); else balanced.
+ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int64_t model_max,
+                          bool bend_rules) {
   ChunkRule r;
   const std::string name = spec.name;
+  ChunkCut cut = ChunkCut::kBalanced;
+  if (bend_rules && (name == "dnabert" || name == "nt")) cut = ChunkCut::kBareIds;
+  if (bend_rules && name == "gena-lm") cut = ChunkCut::kRuns;
   if (name == "dnabert") r = {0, kDnabertMaxTokens};
   if (name == "nt") {
     r = cfg.position_embedding_type == "rotary" ? ChunkRule{kNtV2ChunkBp, kNtV2MaxTokens}
@@ -40,12 +47,46 @@ ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int6
   }
   if (name == "grover") r = {0, kGroverMaxTokens};
   if (model_max > 0 && (r.max_tokens == 0 || r.max_tokens > model_max)) r.max_tokens = model_max;
+  r.cut = cut;
   return r;
+}
+
+// BEND's loss (--rules bend): the softmax over the vocabulary without special tokens, as BEND's
+// code slices the logits: NT v1 drops ids 0-3 (<unk> <pad> <mask> <cls>), v2 ids 0-5 (also
+// <eos> <bos>); DNABERT-2 drops ids 1-4 ([CLS] [SEP] [PAD] [MASK], keeps [UNK]). DNABERT and
+// GENA-LM, which BEND gives no loss, follow DNABERT-2: every bracketed special token except
+// [UNK] is dropped.
+std::vector<int32_t> bend_loss_vocab(const LmSpec& spec, const TransformerConfig& cfg,
+                                     const Tokenizer& tok) {
+  std::vector<int32_t> keep;
+  const std::string name = spec.name;
+  const int32_t v = int32_t(cfg.vocab_size);
+  if (name == "nt") {
+    const int32_t first = cfg.position_embedding_type == "rotary" ? 6 : 4;
+    for (int32_t id = first; id < v; id++) keep.push_back(id);
+    return keep;
+  }
+  for (int32_t id = 0; id < v; id++) {
+    const bool special = name == "dnabert2"
+                             ? (id >= 1 && id <= 4)
+                             : id != tok.unk_id() && is_bracketed_special(tok.token(id));
+    if (!special) keep.push_back(id);
+  }
+  return keep;
+}
+
+// k of a "dnabert-k" tokenizer kind, else 0.
+int dnabert_k(const std::string& kind) {
+  return kind.compare(0, 8, "dnabert-") == 0 ? std::atoi(kind.c_str() + 8) : 0;
 }
 
 class TransformerLmEmbedder : public ChunkedEmbedder {
  public:
   TransformerLmEmbedder(const LmSpec& spec, const EmbedderOptions& opts);
+  // GENA-LM: a run of >= 10 N (one '-' token, which BEND's upsampling repeats once).
+  bool bend_drops_row(const std::string& seq) const override {
+    return n_run_token_ && seq.find("NNNNNNNNNN") != std::string::npos;
+  }
 
  protected:
   void forward_inputs(const std::vector<const std::vector<int32_t>*>& inputs,
@@ -54,6 +95,7 @@ class TransformerLmEmbedder : public ChunkedEmbedder {
  private:
   std::unique_ptr<TransformerEncoder> encoder_;
   LmOutput output_ = LmOutput::kHidden;
+  bool n_run_token_ = false;  // 10 N become one token whose text is shorter (GENA-LM's '-')
 };
 
 TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderOptions& opts) {
@@ -71,8 +113,16 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
   run.local_rank = opts.local_rank;
   output_ = parse_lm_output(opts.output, spec.name);
   run.output = output_;
+  const bool bend_rules = opts.rules != "corrected";
+  if (bend_rules && output_ == LmOutput::kLoss)
+    run.loss_vocab = bend_loss_vocab(spec, cfg, *tokenizer_);
   encoder_.reset(new TransformerEncoder(dir, spec.arch, run));
-  rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens());
+  rule_ = bend_chunk_rule(spec, cfg, encoder_->max_tokens(), bend_rules);
+  const int k = dnabert_k(tokenizer_->kind());
+  if (bend_rules && !opts.kmer_centre && k >= 3 && k <= 6) {  // BEND's _repeat_embedding_vectors (chunked_embedder.hpp)
+    kmer_left_ = true;
+    echo_from_end_ = k >= 5 ? k - 2 : 0;
+  }
   dim_ = encoder_->output_dim();  // hidden_size, vocab_size (logits) or 1 (loss)
   // The fingerprint covers everything that changes the vectors: weights, config, tokenizer.
   uint32_t crc = weights_crc32c(checkpoint_weights_path(dir));
@@ -83,6 +133,11 @@ TransformerLmEmbedder::TransformerLmEmbedder(const LmSpec& spec, const EmbedderO
     crc = crc32c_extend(crc, text.data(), text.size());
   }
   fingerprint_ = strfmt("%s:crc32c=%08x", spec.name, crc);
+  std::vector<int32_t> ids;
+  std::vector<TokenSpan> spans;
+  tokenizer_->encode_content("NNNNNNNNNN", ids, spans);
+  n_run_token_ = ids.size() == 1 && ids[0] != tokenizer_->unk_id() &&
+                 tokenizer_->token(ids[0]).size() != size_t(spans[0].len_bp);
 }
 
 // Runs `inputs` through the encoder in groups whose activations ([rows, 2 * intermediate +

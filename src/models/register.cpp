@@ -59,7 +59,7 @@ void register_torch_embedders() {
                           "config.json, model.safetensors, tokenizer.json"));
   register_embedder(entry("dnabert", "DNABERT-k (BERT); BEND's edge upsampling to 1 vector per nt",
                           make_dnabert_embedder, "hidden_size", "overlapping k-mers, k=3..6 (vocab.txt)",
-                          strfmt("%lld ids per input ([CLS]/[SEP] included); longer: balanced pieces",
+                          strfmt("%lld ids per input; longer: cut bare (--rules bend) or balanced",
                                  (long long)kDnabertMaxTokens),
                           false, "config.json, model.safetensors, vocab.txt"));
   register_embedder(entry("nt", "Nucleotide Transformer v1/v2 (ESM); each vector x len(token)",
@@ -77,7 +77,8 @@ void register_torch_embedders() {
   register_embedder(entry("gena-lm", "GENA-LM BERT pre-LN / BigBird; each vector x its nucleotides",
                           make_gena_lm_embedder, "hidden_size",
                           "BPE (tokenizer.json; runs of >= 10 N become one '-')",
-                          strfmt("BERT: %lld ids per input; BigBird: 704 (full attention only)",
+                          strfmt("BERT: %lld ids per input (consecutive or balanced: --rules); "
+                                 "BigBird: 704",
                                  (long long)kGenaLmBertMaxTokens),
                           false, "config.json, model.safetensors, tokenizer.json"));
   register_embedder(entry("hyenadna", "HyenaDNA (Hyena operator, FFT long convolution), 1 vector per nt",

@@ -104,5 +104,29 @@ at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids) 
   return at::log_softmax(logits, -1).gather(1, ids.view({-1, 1})).neg();
 }
 
+LossVocab make_loss_vocab(const std::vector<int32_t>& ids, int64_t vocab, at::Device device) {
+  LossVocab v;
+  if (ids.empty()) return v;
+  std::vector<int64_t> keep, remap(size_t(vocab), -1);
+  for (int32_t id : ids) {
+    if (id < 0 || id >= vocab) continue;
+    remap[size_t(id)] = int64_t(keep.size());
+    keep.push_back(id);
+  }
+  const auto opt = at::TensorOptions().dtype(at::kLong);
+  v.keep = at::from_blob(keep.data(), {int64_t(keep.size())}, opt).to(device, false, true);
+  v.remap = at::from_blob(remap.data(), {vocab}, opt).to(device, false, true);
+  return v;
+}
+
+at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids,
+                               const LossVocab& v) {
+  if (!v.defined()) return token_cross_entropy(logits, ids);
+  const at::Tensor sub = logits.index_select(1, v.keep);    // [n, k]
+  const at::Tensor target = v.remap.index_select(0, ids);  // [n]
+  const at::Tensor ce = at::log_softmax(sub, -1).gather(1, target.clamp_min(0).view({-1, 1})).neg();
+  return ce * target.ge(0).view({-1, 1}).to(ce.scalar_type());  // [n, 1]
+}
+
 }  // namespace zoo
 }  // namespace bend

@@ -56,5 +56,18 @@ at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
 // [n, vocab] float and ids [n] int64 on the same device -> [n, 1] float.
 at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids);
 
+// BEND's loss over part of the vocabulary (`--rules bend`): the softmax runs over the columns
+// `keep` of the logits only. make_loss_vocab builds keep [k] and remap [vocab] (position in
+// keep, -1 elsewhere) as int64 on `device`; empty `ids` gives undefined tensors (all columns).
+struct LossVocab {
+  at::Tensor keep, remap;
+  bool defined() const { return keep.defined(); }
+};
+LossVocab make_loss_vocab(const std::vector<int32_t>& ids, int64_t vocab, at::Device device);
+// -log softmax(logits[i, keep])[position of ids[i] in keep] -> [n, 1]; 0 for a row whose id is
+// not in keep (special tokens, whose vectors are dropped). Without v.defined(): as
+// token_cross_entropy.
+at::Tensor token_cross_entropy(const at::Tensor& logits, const at::Tensor& ids, const LossVocab& v);
+
 }  // namespace zoo
 }  // namespace bend

@@ -100,6 +100,7 @@ struct TransformerEncoder::Impl {
   at::Tensor inv_freq;         // [rotary_dim / 2]
   LmOutput output = LmOutput::kHidden;
   MlmHead head;  // set unless output is kHidden
+  zoo::LossVocab loss_vocab;  // loss: the softmax's columns (undefined: all)
 
   void load(const std::string& weights_path);
   void load_head(const SafetensorsFile& file);
@@ -201,7 +202,7 @@ at::Tensor TransformerEncoder::Impl::head_output(const at::Tensor& hidden,
   x = at::gelu(x, cfg.head_act == "gelu_new" ? "tanh" : "none");
   x = at::layer_norm(x, {cfg.hidden_size}, head.norm.w, head.norm.b, cfg.head_layer_norm_eps);
   const at::Tensor logits = linear(head.decoder, x);
-  return output == LmOutput::kLoss ? zoo::token_cross_entropy(logits, ids) : logits;
+  return output == LmOutput::kLoss ? zoo::token_cross_entropy(logits, ids, loss_vocab) : logits;
 }
 
 // Stacks the inputs' tokens (empty inputs have no rows) with their position ids: BERT counts
@@ -413,6 +414,8 @@ TransformerEncoder::TransformerEncoder(const std::string& dir, TransformerArch a
   }
 #endif
   m.load(checkpoint_weights_path(dir));  // model.safetensors or a shard index
+  if (m.output == LmOutput::kLoss)
+    m.loss_vocab = zoo::make_loss_vocab(opts.loss_vocab, m.cfg.vocab_size, m.device);
 }
 
 TransformerEncoder::~TransformerEncoder() = default;

@@ -53,6 +53,7 @@ struct ShardState {
   ShardWork work;
   std::vector<std::vector<int32_t>> tokens;  // [n_rows][n_tokens]
   std::vector<int64_t> len_bp;               // [n_rows]
+  std::vector<char> bend_drops;              // [n_rows] Embedder::bend_drops_row
   bool started = false;                      // a batch went to the model (compute thread only)
 };
 
@@ -84,11 +85,13 @@ void reader_stage(const WorkerSettings& st, const Embedder& embedder, ShardSourc
     size_t n = shard->work.rows.size();
     shard->tokens.resize(n);
     shard->len_bp.resize(n);
+    shard->bend_drops.resize(n);
     for (size_t i = 0; i < n; ++i) {
       const WorkRow& r = shard->work.rows[i];
       fasta.fetch(r.chrom, r.start_bp, r.end_bp, r.minus, seq);
       embedder.tokenize(seq, shard->tokens[i]);
       shard->len_bp[i] = static_cast<int64_t>(seq.size());
+      shard->bend_drops[i] = embedder.bend_drops_row(seq) ? 1 : 0;
     }
     std::vector<int64_t> n_tokens(n);
     for (size_t i = 0; i < n; ++i) n_tokens[i] = static_cast<int64_t>(shard->tokens[i].size());
@@ -306,12 +309,14 @@ void run_embed_worker(const WorkerSettings& st, Embedder& embedder, ShardSource&
       } else {
         embedder.embed(tokens, lens, b.outputs);
       }
-      int64_t bp = 0;
+      int64_t bp = 0, n_dropped = 0;
       for (int64_t len : lens) bp += len;
+      for (int32_t pos : b.positions) n_dropped += b.shard->bend_drops[pos];
       size_t n_rows = b.positions.size();
       if (!to_write.push(std::move(b))) break;
       counters.rows_done += static_cast<int64_t>(n_rows);
       counters.bp_done += bp;
+      counters.bend_dropped += n_dropped;
     }
     to_write.close();
   })();

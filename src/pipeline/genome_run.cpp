@@ -211,6 +211,8 @@ json make_genome_params(const GenomeParams& p, const Embedder& model) {
   j["dim"] = model.dim();
   if (p.token_level) j["token_level"] = true;  // absent: upsampled (older manifests)
   if (p.model.output != "hidden") j["output"] = p.model.output;  // absent: hidden states
+  // absent: corrected (the rules of manifests written before --rules existed)
+  if (p.model.rules != "corrected") j["rules"] = p.model.rules;
   if (!p.model.tokenizer.empty()) j["tokenizer"] = p.model.tokenizer;
   return j;
 }

@@ -94,6 +94,7 @@ void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, S
   // Step 2: counters to rank 0.
   RankStats mine{counters.rows_done, counters.bp_done, counters.bytes_written, counters.shards_done,
                  peak_rss_bytes(), cpu_seconds()};
+  mine.bend_dropped = counters.bend_dropped;
   std::string packed(reinterpret_cast<const char*>(&mine), sizeof mine);
   std::vector<std::string> all = comm.gather(packed, 0);
   if (finish_all) finish_all();  // step 2b: collective output finishing (HDF5 files)
@@ -132,6 +133,7 @@ void print_run_summary(const char* verb, const std::vector<RankStats>& st, doubl
     t.bp += r.bp;
     t.bytes += r.bytes;
     t.cpu_s += r.cpu_s;
+    t.bend_dropped += r.bend_dropped;
     per_rank_rows += " " + std::to_string(r.rows);
     per_rank_rss += " " + human_bytes(static_cast<double>(r.peak_rss));
   }
@@ -139,6 +141,11 @@ void print_run_summary(const char* verb, const std::vector<RankStats>& st, doubl
            (long long)t.rows, human_count(t.bp).c_str(), wall_s, t.cpu_s,
            human_count(wall_s > 0 ? t.bp / wall_s : 0).c_str(), human_bytes(t.bytes).c_str(), n_shards);
   log_info("rows per rank:%s; peak RSS per rank:%s", per_rank_rows.c_str(), per_rank_rss.c_str());
+  if (t.bend_dropped > 0) {
+    log_warn("%lld rows have a run of >= 10 N: BEND's own code gives them fewer vectors than bases "
+             "and its scripts drop them; bend kept them (the '-' token's vector over its N run; "
+             "docs/differences.md)", (long long)t.bend_dropped);
+  }
 }
 
 }  // namespace bend

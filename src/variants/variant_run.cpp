@@ -83,6 +83,8 @@ json make_params(const VariantParams& p, const Embedder& model, const VariantGeo
   j["model_fingerprint"] = model.fingerprint();
   j["dim"] = model.dim();  // hidden size; logits width when llr is the only score
   if (p.model.output != "hidden") j["output"] = p.model.output;
+  // absent: corrected (the rules of manifests written before --rules existed)
+  if (p.model.rules != "corrected") j["rules"] = p.model.rules;
   if (!p.model.tokenizer.empty()) j["tokenizer"] = p.model.tokenizer;
   j["scores"] = p.scores;
   j["window"] = {g.left_bp, g.right_bp, g.vector_index};

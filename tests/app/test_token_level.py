@@ -75,11 +75,11 @@ def nt_token_lengths(seq):
 
 
 def dnabert6_vector_lengths(seq):
-    """BEND's DNABERT-6 upsampling (BEND.md): one vector per overlapping 6-mer, placed on its
-    centre nucleotide; the first k-mer is repeated 2 extra times at the left edge, the last 3 at
-    the right edge."""
+    """BEND's DNABERT-6 upsampling as its code does it (`--rules bend`, the default):
+    [e0] + E + [e0] + [e_last] x 3, so nucleotide p gets k-mer p - 1; the echo of e0 is a row of
+    its own, splitting the last k-mer's nucleotides into 1 + 3."""
     n = len(seq) - 5
-    return [len(seq)] if n == 1 else [1 + 2] + [1] * (n - 2) + [1 + 3]
+    return [2, 1, 3] if n == 1 else [2] + [1] * (n - 2) + [1, 1, 3]
 
 
 def hf_token_lengths(seqs, tokdir, workdir):

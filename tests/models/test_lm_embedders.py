@@ -7,7 +7,8 @@ special tokens and fits the model; the nucleotide count given to each token is c
 BEND's rules computed here from the token strings and the sequence (DNABERT: 1 per k-mer plus
 the edge repeats; BPE / 6-mers: len(token); DNABERT-2's [UNK]: 1; GENA-LM's '-': its whole N
 run); and the output equals the reference run on each input, special tokens dropped, each
-vector repeated, <= 1e-4, alone and in a padded batch.
+vector repeated, <= 1e-4, alone and in a padded batch. These are bend's `--rules corrected`
+(balanced inputs, centred k-mers); test_bend_rules.py checks the default `--rules bend`.
 """
 import gzip
 import json
@@ -128,7 +129,7 @@ class LmEmbedders(unittest.TestCase):
         with open(seq_path, "w") as f:
             f.write("".join(s + "\n" for s in seqs + seqs))
         stdout = run("embed", model, d, seq_path, out_path, "--alone", len(seqs),
-                     "--tokens", tok_path).stdout
+                     "--tokens", tok_path, "--rules", "corrected").stdout
         self.assertIn(f"fingerprint {model}:crc32c=", stdout)
         h = int(stdout.split()[1])
         flat = np.fromfile(out_path, dtype="<f4")

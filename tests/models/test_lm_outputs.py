@@ -10,7 +10,8 @@ states of transformer_reference.py / causal_lm_reference.py:
     (NT configs: tie_word_embeddings false, their own lm_head.decoder.weight)
   HyenaDNA (HyenaDNAForCausalLM): lm_head tied to the word embeddings, no bias; the vector of
     token t is the prediction made at t - 1.
-Per-token loss is torch's F.cross_entropy of the input id itself (nothing masked).
+Per-token loss is torch's F.cross_entropy of the input id itself (nothing masked), over the
+whole vocabulary: `--rules corrected` (test_bend_rules.py checks BEND's non-special softmax).
 Required: max |bend - reference| <= 1e-4 (float32) at two lengths alone and in padded batches,
 through the Embedders (BEND's upsampling) and `bend embed --output loss` end to end.
 """
@@ -240,7 +241,7 @@ class LmOutputs(unittest.TestCase):
             for output in ("loss", "logits"):
                 out, tok = self.path(f"e_{name}_{output}.bin"), self.path(f"e_{name}.tok")
                 commands.append(["embed", model, d, seq_path, out, "--alone", "2", "--tokens",
-                                 tok, "--output", output])
+                                 tok, "--output", output, "--rules", "corrected"])
                 expected.append((name, output, out, tok))
         results = run_script(self.tmp.name, commands)
         for (ok, err, stdout), (name, output, out, tok) in zip(results, expected):
@@ -285,7 +286,7 @@ class LmOutputs(unittest.TestCase):
             f.writelines(f"{c}\t{s}\t{e}\t{st}\ttrain\n" for c, s, e, st in rows)
         out = self.path("cli_out")
         args = ["embed", "--bed", bed, "--genome", GENOME, "--read-strand", "--model", "dnabert",
-                "--checkpoint", ckpt, "--out", out]
+                "--checkpoint", ckpt, "--out", out, "--rules", "corrected"]
         bt.bend(args + ["--output", "loss"])
         recs = bt.read_shard_dir(out)
         with open(os.path.join(out, "manifest.json")) as f:
@@ -297,7 +298,7 @@ class LmOutputs(unittest.TestCase):
         with open(seq_path, "w") as f:
             f.write("".join(s + "\n" for s in seqs))
         r = subprocess.run([TOOL, "embed", "dnabert", ckpt, seq_path, self.path("y.bin"),
-                            "--tokens", tok], capture_output=True, text=True)
+                            "--tokens", tok, "--rules", "corrected"], capture_output=True, text=True)
         self.assertEqual(r.returncode, 0, r.stderr)
         with open(os.path.join(ckpt, "config.json")) as f:
             cfg = json.load(f)
@@ -389,7 +390,7 @@ class HyenaDnaHead(unittest.TestCase):
         with open(seq_path, "w") as f:
             f.write("".join(s + "\n" for s in seqs))
         stdout = tool("embed", "hyenadna", ckpt, seq_path, out, "--output", output,
-                      *flags).stdout
+                      "--rules", "corrected", *flags).stdout
         dim = int(stdout.split()[1])
         return read_rows(out, [len(s) for s in seqs], dim), dim
 

@@ -4,7 +4,7 @@
 //       writes a seeded checkpoint of ARCH (hyenadna | awdlstm) from CONFIG_JSON ("-": the
 //       awdlstm defaults) with the given keys replaced ("a.b" for nested keys)
 //   tool_causal_lm embed MODEL DIR SEQS_TXT OUT_BIN [--batch | --alone N] [--threads N]
-//                        [--output hidden|logits|loss] [--tokenizer KIND]
+//                        [--output hidden|logits|loss] [--tokenizer KIND] [--rules bend|corrected]
 //       builds registry model MODEL (bend::make_embedder), tokenizes each line of SEQS_TXT and
 //       embeds it (alone, all lines as one batch, or the first N alone and the rest batched);
 //       writes every sequence's [len_bp, dim] float32 vectors, in order; prints "dim <d>" and
@@ -71,6 +71,8 @@ int run_embed(int argc, char** argv) {
       opts.output = argv[++i];
     } else if (a == "--tokenizer" && i + 1 < argc) {
       opts.tokenizer = argv[++i];
+    } else if (a == "--rules" && i + 1 < argc) {
+      opts.rules = argv[++i];
     } else {
       return usage();
     }

@@ -10,7 +10,7 @@
 //       --alone N; writes every input's [n_ids, dim] float32 states (or masked-LM logits /
 //       per-token cross-entropy with --output), in order
 //   tool_transformer embed MODEL DIR SEQS_TXT OUT_BIN [--batch | --alone N] [--threads N]
-//                          [--tokens TXT] [--output hidden|logits|loss]
+//                          [--tokens TXT] [--output hidden|logits|loss] [--rules bend|corrected]
 //       builds registry model MODEL (bend::make_embedder), tokenizes each line of SEQS_TXT and
 //       embeds it (alone, all lines in one batch, or the first N alone and the rest batched);
 //       writes every sequence's [len_bp, dim] float32 vectors, in order; --tokens writes each
@@ -100,6 +100,7 @@ struct RunFlags {
   int n_threads = 1;
   std::string tokens_path;        // embed: where to write the packed token vectors
   std::string output = "hidden";  // hidden | logits | loss
+  std::string rules = "bend";     // embed: EmbedderOptions::rules
 };
 
 bool parse_flags(int argc, char** argv, RunFlags& f) {
@@ -115,6 +116,8 @@ bool parse_flags(int argc, char** argv, RunFlags& f) {
       f.tokens_path = argv[++i];
     } else if (a == "--output" && i + 1 < argc) {
       f.output = argv[++i];
+    } else if (a == "--rules" && i + 1 < argc) {
+      f.rules = argv[++i];
     } else {
       return false;
     }
@@ -160,6 +163,7 @@ int run_embed(int argc, char** argv) {
   opts.checkpoint_dir = argv[3];
   opts.n_threads = f.n_threads;
   opts.output = f.output;
+  opts.rules = f.rules;
   std::unique_ptr<bend::Embedder> model = bend::make_embedder(opts);
   std::ifstream in(argv[4]);
   if (!in) bend::fail("%s: cannot open", argv[4]);

@@ -249,6 +249,42 @@ TEST_CASE("chunks: DNABERT at 512 bp is one input, longer ones balanced, each wi
                     Catch::Contains("no room for content"));
 }
 
+TEST_CASE("chunks: BEND's cuts (--rules bend): DNABERT ids bare in 512s, GENA-LM-style runs") {
+  auto tok = bend::make_tokenizer("dnabert-6", test_data("tokenizers/dnabert-6"));
+  std::string seq;
+  for (int i = 0; i < 1100; i++) seq += "ACGT"[(i * 7 + i / 3) % 4];
+  const Encoded whole = encode(*tok, seq);  // [CLS] 1095 k-mers [SEP]: 1097 ids
+  std::vector<bend::TokenChunk> chunks;
+  bend::encode_chunks(*tok, seq, {0, 512, bend::ChunkCut::kBareIds}, chunks);
+  REQUIRE(chunks.size() == 3);
+  CHECK(chunks[0].ids.size() == 512);
+  CHECK(chunks[1].ids.size() == 512);
+  CHECK(chunks[2].ids.size() == 73);
+  std::vector<int32_t> all;
+  for (const auto& c : chunks) all.insert(all.end(), c.ids.begin(), c.ids.end());
+  CHECK(all == whole.ids);  // cut bare: only the first starts with [CLS]
+  CHECK(chunks[1].ids.front() != tok->prefix_ids()[0]);
+  bend::encode_chunks(*tok, seq.substr(0, 516), {0, 512, bend::ChunkCut::kBareIds}, chunks);
+  REQUIRE(chunks.size() == 2);  // 513 ids: the last input is [SEP] alone
+  CHECK(chunks[1].ids == tok->suffix_ids());
+  bend::encode_chunks(*tok, seq, {0, 512, bend::ChunkCut::kRuns}, chunks);
+  REQUIRE(chunks.size() == 3);  // 510 + 510 + 75 k-mers, each [CLS] .. [SEP]
+  CHECK(chunks[0].ids.size() == 512);
+  CHECK(chunks[2].ids.size() == 77);
+  CHECK(chunks[2].ids.front() == tok->prefix_ids()[0]);
+  // BEND's DNABERT map: nucleotide p gets k-mer p - 1, clamped (spans of 1100 bp: 1095 6-mers)
+  std::vector<int32_t> map;
+  bend::nucleotide_token_index(whole.spans, 1100, map, /*kmer_left=*/true);
+  CHECK(map[0] == 1);
+  CHECK(map[1] == 1);
+  CHECK(map[2] == 2);
+  CHECK(map[1095] == 1095);
+  CHECK(map[1099] == 1095);
+  bend::nucleotide_token_index(whole.spans, 1100, map);  // corrected: centred, p - 2
+  CHECK(map[2] == 1);
+  CHECK(map[3] == 2);
+}
+
 TEST_CASE("chunks: max_bp pieces are tokenized on their own, spans in sequence coordinates") {
   auto tok = bend::make_tokenizer("nt-v1", "/nonexistent");
   std::string seq;

@@ -614,8 +614,9 @@ def bench_zoo(a, d):
         fwd = []
         for k in range(a.runs):
             dump = ["--dump-tokens", tokens, "--dump-output", outputs] if k == 0 else []
+            # --rules corrected: torch_forward.py repeats each token's vector (no DNABERT echo)
             p = run([a.bend, "bench", "forward", "--model", model, "--checkpoint", ckpt, "--seqs", seqs,
-                     "--threads", str(a.threads), "--seconds", seconds] + dump)
+                     "--threads", str(a.threads), "--seconds", seconds, "--rules", "corrected"] + dump)
             fwd.append(float(re.search(r"nt_per_s=([0-9.]+)", p.stdout).group(1)))
         p = run([PY, os.path.join(HERE, "torch_forward.py"), "--model", model, "--checkpoint", ckpt, "--seqs", seqs,
                  "--tokens", tokens, "--bend-output", outputs, "--threads", str(a.threads), "--seconds", seconds,

@@ -29,6 +29,17 @@ struct EmbedderOptions {
   // (torchscript): a tokenizer name as bend/tokenize/tokenizer.hpp make_tokenizer takes it;
   // "" = the checkpoint's own choice.
   std::string tokenizer;
+  // `--rules`: "bend" (default) computes the vectors as BEND's embedders.py code does, quirks
+  // included (DNABERT-k edge repeats and bare 512-id pieces, GENA-LM's consecutive chunks, NT's
+  // bare id pieces, the loss's softmax over the non-special vocabulary); "corrected" uses
+  // bend's own rules (balanced pieces each with its special tokens, centred k-mers, the loss
+  // over the whole vocabulary). docs/differences.md lists every difference.
+  std::string rules = "bend";
+  // DNABERT-k: each nucleotide gets the k-mer centred on it under either rules. `bend variants`
+  // sets it: BEND's variant script reads DNABERT's k-mer vectors without upsampling, at the
+  // k-mer that holds the variant at its 3rd base (k=6: --embedding_idx 254 of a 513-bp window),
+  // which is the centred one.
+  bool kmer_centre = false;
 };
 
 // The nucleotides one stored token vector covers: [start_bp, start_bp + len_bp) of the
@@ -77,6 +88,13 @@ class Embedder {
   // the vocabulary has none. Default: throws bend::Error (the model has no masked-LM rule).
   virtual void mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt,
                                   int32_t& ref_id, int32_t& alt_id) const;
+  // Whether BEND's own code would lose this row of normalized DNA: its upsampled vectors come
+  // out fewer than the bases and BEND's scripts drop such rows (GENA-LM: a run of >= 10 N is one
+  // '-' token that BEND repeats once). bend keeps the row; the run summary counts them.
+  virtual bool bend_drops_row(const std::string& seq) const {
+    (void)seq;
+    return false;
+  }
   // Identifies the weights (e.g. "resnetlm:crc32c=1a2b3c4d"); recorded in the manifest so a
   // resume with other weights is refused.
   virtual std::string fingerprint() const = 0;

@@ -31,7 +31,7 @@ class ChunkedEmbedder : public Embedder {
              const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out) override;
   // One vector per token whose repeat count is > 0 (special tokens and inputs' unused edge
   // tokens dropped), in order; span start = sum of the earlier tokens' repeat counts, length =
-  // its repeat count. Same errors as embed().
+  // its repeat count (BEND's DNABERT-5/6 echo: split_for_echo). Same errors as embed().
   void embed_tokens(const std::vector<const std::vector<int32_t>*>& tokens,
                     const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out,
                     std::vector<std::vector<VectorSpan>>& spans) override;
@@ -58,9 +58,19 @@ class ChunkedEmbedder : public Embedder {
                          const std::vector<int64_t>& len_bp, std::vector<ChunkedTokens>& seqs,
                          std::vector<std::vector<float>>& rows);
 
+  // BEND's echo in a token-level output: the row covering nucleotide p is split around p, and p
+  // gets the first row's vector. out [n, dim_] and spans [n] of one sequence, updated.
+  void split_for_echo(int64_t p, std::vector<float>& out, std::vector<VectorSpan>& spans) const;
+
   std::string name_;                      // registry name, used in messages
   std::unique_ptr<Tokenizer> tokenizer_;  // set by the subclass constructor
   ChunkRule rule_;
+  // BEND's DNABERT code (`--rules bend`): nucleotide p gets k-mer p - 1 (nucleotide_token_index
+  // kmer_left), and for k = 5, 6 the row len_bp - (k - 2) gets the first k-mer's vector again
+  // ([e0] + E + [e0] + [e_last] x (k - 3)): echo_from_end_ = k - 2 (0: no echo). A token-level
+  // output stores the echo as one more row of 1 bp (split_for_echo).
+  bool kmer_left_ = false;
+  int64_t echo_from_end_ = 0;
   int64_t dim_ = 0;
   std::string fingerprint_;
 };

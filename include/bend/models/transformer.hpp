@@ -150,6 +150,9 @@ struct TransformerRunOptions {
   bool use_cuda = false;  // run on cuda:<local_rank> (builds with BEND_WITH_CUDA only)
   int local_rank = 0;
   LmOutput output = LmOutput::kHidden;  // logits / loss: loads and runs the masked-LM head
+  // loss: the softmax runs over these vocabulary ids only (BEND's rule: the non-special
+  // vocabulary); a row whose id is not among them gets 0. Empty: the whole vocabulary.
+  std::vector<int32_t> loss_vocab;
 };
 
 // A loaded encoder, weights on the compute device. forward() must be called from one thread at

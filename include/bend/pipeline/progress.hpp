@@ -16,6 +16,7 @@ struct RankCounters {
   std::atomic<int64_t> bp_done{0};
   std::atomic<int64_t> bytes_written{0};
   std::atomic<int64_t> shards_done{0};
+  std::atomic<int64_t> bend_dropped{0};  // rows BEND's code would drop (Embedder::bend_drops_row)
 };
 
 // `--progress`: kAuto is a bar when stderr_shows_terminal(), else lines.

@@ -41,6 +41,7 @@ struct ShardQueuePlan {
 struct RankStats {
   int64_t rows = 0, bp = 0, bytes = 0, shards = 0, peak_rss = 0;
   double cpu_s = 0;
+  int64_t bend_dropped = 0;  // rows BEND's own code would drop (Embedder::bend_drops_row)
 };
 
 // The outcome, the same on every rank.
