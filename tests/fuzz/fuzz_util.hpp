@@ -4,6 +4,7 @@
 // any other exception, a crash, a hang or a sanitizer report is a finding.
 #pragma once
 
+#include <ftw.h>
 #include <unistd.h>
 
 #include <cstdint>
@@ -16,7 +17,12 @@
 
 namespace bend_fuzz {
 
-// A private directory for the files a target writes (parsers that take paths).
+inline int remove_entry(const char* path, const struct stat*, int, struct FTW*) {
+  return std::remove(path);
+}
+
+// A private directory for the files a target writes (parsers that take paths); removed with its
+// files when the process exits normally (a crash leaves it for the post-mortem).
 inline const std::string& scratch_dir() {
   static const std::string dir = [] {
     const char* base = std::getenv("TMPDIR");
@@ -24,6 +30,11 @@ inline const std::string& scratch_dir() {
     if (!mkdtemp(&t[0])) std::abort();
     return t;
   }();
+  static const bool cleanup_registered = [] {
+    std::atexit([] { nftw(dir.c_str(), remove_entry, 8, FTW_DEPTH | FTW_PHYS); });
+    return true;
+  }();
+  (void)cleanup_registered;
   return dir;
 }
 
