@@ -227,6 +227,7 @@ class Basset : public TrainModel {
 
  private:
   torch::Tensor batch_norm(const torch::Tensor& y, ConvBlock& c);
+  void update_running(ConvBlock& c, const torch::Tensor& mean, const torch::Tensor& var, double n) const;
 
   BassetConfig cfg_;
   SumOverRanks sum_;
@@ -242,7 +243,8 @@ Basset::Basset(const BassetConfig& cfg, uint64_t seed, SumOverRanks sum) : cfg_(
       fail("basset-supervised: block %d needs channels >= 1, an odd kernel and pool >= 1", j + 1);
     }
   }
-  if (cfg.in_dim < 1 || cfg.fc < 1 || cfg.n_out < 1 || basset_flat_length(cfg) < 1 || !(cfg.dropout >= 0 && cfg.dropout < 1)) {
+  if (cfg.in_dim < 1 || cfg.fc < 1 || cfg.n_out < 1 || basset_flat_length(cfg) < 1 ||
+      !(cfg.dropout >= 0 && cfg.dropout < 1)) {
     fail("basset-supervised: in_dim %lld, input_len %lld, fc %lld, n_out %lld, dropout %g cannot build the model",
          (long long)cfg.in_dim, (long long)cfg.input_len, (long long)cfg.fc, (long long)cfg.n_out, cfg.dropout);
   }
@@ -312,20 +314,27 @@ torch::Tensor Basset::batch_norm(const torch::Tensor& y, ConvBlock& c) {
   const int64_t ptr = reinterpret_cast<int64_t>(&sum_);
   const std::vector<int64_t> rows_and_positions = {0, 2};
   torch::Tensor count = torch::full({1}, static_cast<double>(y.size(0) * y.size(2)), y.options());
-  torch::Tensor s = RankSum::apply(torch::cat(std::vector<torch::Tensor>{y.sum(rows_and_positions), count}), ptr);  // [C + 1]
+  // [C + 1]: per-channel sums and the count, over every rank
+  torch::Tensor s = RankSum::apply(torch::cat(std::vector<torch::Tensor>{y.sum(rows_and_positions), count}), ptr);
   torch::Tensor n = s.narrow(0, ch, 1).detach();                                // [1] global count
   torch::Tensor mean = s.narrow(0, 0, ch) / n;                                   // [C]
   torch::Tensor d = y - mean.view({1, ch, 1});
   torch::Tensor zero = torch::zeros({1}, y.options());
-  torch::Tensor var = RankSum::apply(torch::cat(std::vector<torch::Tensor>{(d * d).sum(rows_and_positions), zero}), ptr).narrow(0, 0, ch) / n;
-  {
-    torch::NoGradGuard no_grad;
-    const double nn = n.item<double>();
-    c.run_mean.mul_(1 - m).add_(mean.detach() * m);
-    c.run_var.mul_(1 - m).add_(var.detach() * (m * nn / std::max(nn - 1, 1.0)));
-  }
+  torch::Tensor sq = torch::cat(std::vector<torch::Tensor>{(d * d).sum(rows_and_positions), zero});  // [C + 1]
+  torch::Tensor var = RankSum::apply(sq, ptr).narrow(0, 0, ch) / n;  // [C], biased
+  update_running(c, mean.detach(), var.detach(), n.item<double>());
   torch::Tensor scale = at::rsqrt(var + eps) * c.gamma;  // [C]
   return d * scale.view({1, ch, 1}) + c.beta.view({1, ch, 1});
+}
+
+// Running statistics from the global batch's mean, biased variance [C] and count n (PyTorch's
+// rule: the variance made unbiased). Every rank, idle or not, makes the same float operations on
+// the same sums, so the statistics stay identical on all ranks.
+void Basset::update_running(ConvBlock& c, const torch::Tensor& mean, const torch::Tensor& var, double n) const {
+  torch::NoGradGuard no_grad;
+  const double m = cfg_.bn_momentum;
+  c.run_mean.mul_(1 - m).add_(mean.to(c.run_mean.device()) * m);
+  c.run_var.mul_(1 - m).add_(var.to(c.run_var.device()) * (m * n / std::max(n - 1, 1.0)));
 }
 
 torch::Tensor Basset::forward(const torch::Tensor& x, bool channels_first, const std::vector<int64_t>& lengths) {
@@ -354,10 +363,17 @@ torch::Tensor Basset::forward(const torch::Tensor& x, bool channels_first, const
   return at::linear(h, fc_w_[2], fc_b_[2]).unsqueeze(1);  // [n, 1, n_out]
 }
 
-// The collectives of forward (two [C + 1] sums per block, blocks in order) with nothing to add.
+// The collectives of forward (two [C + 1] sums per block, blocks in order) with nothing to add;
+// the running statistics are updated from the global sums as on the other ranks.
 void Basset::idle_forward() {
+  torch::NoGradGuard no_grad;
   for (ConvBlock& c : conv_) {
-    for (int k = 0; k < 2; ++k) sum_ranks_now(torch::zeros({c.w.size(0) + 1}, torch::kFloat), sum_);
+    const int64_t ch = c.w.size(0);
+    torch::Tensor s = sum_ranks_now(torch::zeros({ch + 1}, torch::kFloat), sum_);
+    torch::Tensor n = s.narrow(0, ch, 1);
+    torch::Tensor mean = s.narrow(0, 0, ch) / n;
+    torch::Tensor var = sum_ranks_now(torch::zeros({ch + 1}, torch::kFloat), sum_).narrow(0, 0, ch) / n;
+    update_running(c, mean, var, n.item<double>());
   }
 }
 

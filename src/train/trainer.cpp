@@ -228,8 +228,12 @@ void TrainRun::setup() {
   collective_check(comm_, "resuming", [&] {
     last = latest_checkpoint_epoch(cfg_.out_dir);
     if (last == 0) return;
-    NamedTensors params = checkpoint_tensors();
-    CheckpointMeta meta = load_checkpoint(checkpoint_path(cfg_.out_dir, last), params, opt_.get());
+    // settings first: a checkpoint of another --model has other tensors
+    CheckpointMeta meta = load_checkpoint_meta(checkpoint_path(cfg_.out_dir, last));
+    if (meta.config_json == config_json_) {
+      NamedTensors params = checkpoint_tensors();
+      meta = load_checkpoint(checkpoint_path(cfg_.out_dir, last), params, opt_.get());
+    }
     if (meta.config_json != config_json_) {
       if (!cfg_.overwrite) {
         fail("%s holds a run with other settings or data; use --overwrite to replace it, or another --out",
