@@ -306,10 +306,10 @@ def bench_baselines(a, d, bed, fa):
     in-memory batches (tools/bench/torch_train_loop.py --model M), interleaved, same threads."""
     res = {}
     # rows and batch per model: Basset ~1 GFLOP per 512-bp row and step, the ResNet ~25 GFLOP
-    for model, n, batch in (("basset-supervised", 32 if a.quick else 256, 64),
+    for model, n, batch in (("basset-supervised", 64 if a.quick else 256, 64),
                             ("resnet-supervised", 8 if a.quick else 32, 8)):
         sub = os.path.join(d, "baseline_%s.bed" % model)
-        subset_bed(bed, sub, {"train": n, "valid": 8, "test": 8})
+        subset_bed(bed, sub, {"train": n, "valid": 4, "test": 4})
         data = os.path.join(d, "baseline_onehot_%s" % model)
         shutil.rmtree(data, ignore_errors=True)
         run(embed_args(a, sub, fa, data, "onehot"))
