@@ -322,7 +322,11 @@ def bench_baselines(a, d, bed, fa):
             args = train_args(a, data, out, a.threads, 1)
             args[args.index("--batch-size") + 1] = str(batch)
             p = run(args + ["--model", model])
-            tr.append(train_rows_per_s(p.stderr))
+            # the rows over the epoch's training seconds (its log rounds rows/s to an integer)
+            secs = [float(x) for x in re.findall(r"training ([0-9.]+) s, [0-9.]+ rows/s", p.stderr)]
+            if not secs:
+                raise SystemExit("run_bench: no 'training ... s' in bend train's log:\n" + p.stderr[-2000:])
+            tr.append(n / statistics.median(secs))
             p = run([PY, os.path.join(HERE, "torch_train_loop.py"), "--model", model, "--seconds",
                      "3" if a.quick else "10"] + common)
             py.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
