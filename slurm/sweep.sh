@@ -6,7 +6,10 @@
 #          which holds across the embed task's own requeues) and is cancelled if that embedding
 #          fails (--kill-on-invalid-dep=yes);
 #   cv     tasks with cross-validation (`cv = true` in the job file, e.g. enhancer_annotation)
-#          train as one array of 10 folds per pair instead, after that pair's embed task.
+#          train as one array of 10 folds per pair instead, after that pair's embed task;
+#   baselines  BEND's supervised baselines (BASELINES) train end to end on the task's onehot
+#          embeddings: one train job (or 10-fold array) per task and baseline, after the task's
+#          onehot embed task (MODELS must include onehot); results in RESULTS_DIR/<task>/<baseline>.
 # Run it on a login node, from the directory the job files' relative paths start from; it
 # prints one line per pair:
 #   <task> <model> <embed array task> <train array task, cv array, or - for a job file without [train]>
@@ -15,11 +18,14 @@
 # Usage:
 #   slurm/sweep.sh                      all BEND tasks in jobs/ x MODELS
 #   TASKS="gene_finding histone_modification" MODELS="onehot resnetlm" slurm/sweep.sh
+#   BASELINES="resnet-supervised basset-supervised" slurm/sweep.sh   (the table's baseline rows)
 #   DRY_RUN=1 slurm/sweep.sh            print the pairs and the sbatch commands only
 #
 # Environment (all optional):
 #   TASKS          job files $JOBS_DIR/<task>.toml (default: every job file except demo_*)
 #   MODELS         models, as `bend models` lists  (default onehot)
+#   BASELINES      bend train --model baselines: resnet-supervised, basset-supervised (default none;
+#                  BEND sweeps basset-supervised for histone and chromatin accessibility only)
 #   JOBS_DIR       where the job files are         (default $BEND_ROOT/jobs)
 #   CHECKPOINTS    checkpoint dir of model M: $CHECKPOINTS/M, for models that need one
 #                                                  (default pretrained_models)
@@ -121,6 +127,22 @@ for task in $TASKS; do
 done
 [ "${#pairs[@]}" -gt 0 ] || die "nothing to do: no tasks (TASKS, JOBS_DIR) or no models (MODELS)"
 
+# The baselines: "task,baseline,i" with i the task's onehot pair (its embed task), tasks with [train] only.
+baselines=()
+for b in ${BASELINES:-}; do
+  case $b in resnet-supervised|basset-supervised) ;;
+    *) die "unknown baseline '$b' (BASELINES: resnet-supervised basset-supervised)" ;; esac
+  for task in $TASKS; do
+    grep -q '^\[train\]' "$JOBS_DIR/$task.toml" || continue
+    # Basset takes 512-bp rows only: the tasks whose head pools 512 positions
+    [ "$b" = basset-supervised ] && ! grep -Eq '^output-window *= *512' "$JOBS_DIR/$task.toml" && continue
+    oh=""
+    for i in "${!pairs[@]}"; do [ "${pairs[$i]}" = "$task,onehot,-" ] && oh=$i; done
+    [ -n "$oh" ] || die "baseline $b trains on the onehot embeddings: add onehot to MODELS"
+    baselines+=("$task,$b,$oh")
+  done
+done
+
 # What every array task needs to find its pair (slurm/lib.sh, bend_sweep_pair).
 export SWEEP_PAIRS="${pairs[*]}" SWEEP_JOBS_DIR=$JOBS_DIR SWEEP_CHECKPOINTS=$CHECKPOINTS \
   SWEEP_DATA_DIR=$DATA_DIR SWEEP_RESULTS_DIR=$RESULTS_DIR
@@ -153,7 +175,20 @@ for i in "${cv_idx[@]}"; do
       "$BEND_ROOT/slurm/train.sbatch" ${TRAIN_ARGS:-})
 done
 
-# 5. One line per pair.
+# 5. The baselines: bend train --model B on the task's onehot embeddings, after its embed task.
+declare -A baseline_id=()
+for k in "${!baselines[@]}"; do
+  IFS=, read -r task b oh <<<"${baselines[$k]}"
+  spec=() fold=""
+  if grep -Eq '^cv *= *true' "$JOBS_DIR/$task.toml"; then spec=(--array="$(array_spec 1-10)"); fold=array; fi
+  # shellcheck disable=SC2086
+  baseline_id[$k]=$(unset SWEEP_PAIRS
+    TASK=$task CONFIG=$JOBS_DIR/$task.toml DATA=$DATA_DIR/$task/onehot OUT=$RESULTS_DIR/$task/$b \
+      FOLD=$fold submit --job-name="bend-$b-$task" "${spec[@]}" --dependency="afterok:${embed_id}_$oh" \
+      --kill-on-invalid-dep=yes ${TRAIN_SBATCH:-} "$BEND_ROOT/slurm/train.sbatch" --model "$b" ${TRAIN_ARGS:-})
+done
+
+# 6. One line per pair, then one per baseline (`-` for its embed task: it reads onehot's).
 for i in "${!pairs[@]}"; do
   IFS=, read -r task model _ <<<"${pairs[$i]}"
   train=-
@@ -163,4 +198,10 @@ for i in "${!pairs[@]}"; do
     train="${train_id}_$i"
   fi
   echo "$task $model ${embed_id}_$i $train"
+done
+for k in "${!baselines[@]}"; do
+  IFS=, read -r task b _ <<<"${baselines[$k]}"
+  train=${baseline_id[$k]}
+  grep -Eq '^cv *= *true' "$JOBS_DIR/$task.toml" && train="${train}_[1-10]"
+  echo "$task $b - $train"
 done

@@ -38,6 +38,11 @@ void add_train_command(CLI::App& app) {
       ->required();
   t->add_option("--out", c->out_dir, "Results directory (checkpoints/, losses.csv, best_model_metrics.csv, settings.json)")
       ->required();
+  t->add_option("--model", c->model,
+                "head (BEND's head on the embeddings) | resnet-supervised | basset-supervised (baselines trained "
+                "end to end on onehot data)")
+      ->check(CLI::IsMember({"head", "resnet-supervised", "basset-supervised"}))
+      ->capture_default_str();
   t->add_option("--train-splits", c->train_splits, "Training splits")->delimiter(',')->capture_default_str();
   t->add_option("--valid-splits", c->valid_splits, "Validation splits")->delimiter(',')->capture_default_str();
   t->add_option("--test-splits", c->test_splits, "Test splits")->delimiter(',')->capture_default_str();

@@ -63,8 +63,7 @@ std::vector<std::pair<std::string, torch::Tensor>> named_parameters_of(HeadImpl&
 // with `seed`: weight by kaiming_uniform_(a=sqrt(5)), bound = sqrt(3) * gain / sqrt(fan_in) with
 // gain = sqrt(2 / (1 + a^2)); then bias U(-1/sqrt(fan_in), 1/sqrt(fan_in)). The bounds use
 // PyTorch's arithmetic so the drawn float values match bit for bit.
-void init_parameters(HeadImpl& head, uint64_t seed) {
-  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+void init_parameters(HeadImpl& head, at::Generator& gen) {
   c10::NoGradGuard no_grad;
   const double a = std::sqrt(5.0);
   const double gain = std::sqrt(2.0 / (1.0 + a * a));
@@ -156,7 +155,8 @@ HeadImpl::HeadImpl(const HeadConfig& cfg, uint64_t seed) : cfg_(cfg) {
   register_module("conv1", slot("1", conv1_.ptr()));
   register_module("conv2", slot("1", conv2_.ptr()));
   register_module("linear", slot("0", linear_.ptr()));
-  init_parameters(*this, seed);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  init_parameters(*this, gen);
 }
 
 int64_t HeadImpl::output_length(int64_t len) const {
@@ -213,7 +213,16 @@ torch::Tensor avg_pool_windows(const torch::Tensor& x, int64_t w) {
 }
 
 void init_head_parameters(Head& head, uint64_t seed) {
-  init_parameters(*head, seed);
+  at::Generator gen = at::make_generator<at::CPUGeneratorImpl>(seed);
+  init_parameters(*head, gen);
+}
+
+void init_head_parameters(Head& head, at::Generator& gen) {
+  init_parameters(*head, gen);
+}
+
+torch::Tensor gelu_contiguous(const torch::Tensor& x) {
+  return Gelu::apply(x);
 }
 
 std::vector<std::pair<std::string, torch::Tensor>> head_named_parameters(Head& head) {

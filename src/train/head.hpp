@@ -9,6 +9,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
+#include <ATen/core/Generator.h>
 
 #include <cstdint>
 #include <string>
@@ -68,6 +69,13 @@ torch::Tensor avg_pool_windows(const torch::Tensor& x, int64_t w);
 // U(-1/sqrt(fan_in), 1/sqrt(fan_in)): the values PyTorch's default init gives BEND's CNN right
 // after torch.manual_seed(seed) on CPU. Uses a private generator; the global RNG is untouched.
 void init_head_parameters(Head& head, uint64_t seed);
+// The same draws from `gen` (its state advances): a head built after other modules that drew
+// from one generator, as BEND's resnet-supervised builds its CNN after the ResNet.
+void init_head_parameters(Head& head, at::Generator& gen);
+
+// Exact (erf) GELU whose backward makes the incoming gradient contiguous first: LibTorch 1.13's
+// CPU gelu_backward misreads a non-contiguous gradient (docs/differences.md). Differentiable.
+torch::Tensor gelu_contiguous(const torch::Tensor& x);
 
 // The six parameters with their BEND names, in the fixed order listed in init_head_parameters.
 // The tensors share storage with the module (writing to them changes the head).

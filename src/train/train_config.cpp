@@ -12,6 +12,9 @@ void validate_train_config(const TrainConfig& c) {
   if (c.data_dir.empty()) fail("--data is required (a bend embed output directory)");
   if (c.out_dir.empty()) fail("--out is required (where results go)");
   if (c.n_out < 1) fail("--label-depth must be at least 1 (outputs per position; got %lld)", (long long)c.n_out);
+  if (c.model != "head" && c.model != "resnet-supervised" && c.model != "basset-supervised") {
+    fail("unknown --model '%s' (valid: head, resnet-supervised, basset-supervised)", c.model.c_str());
+  }
   if (c.epochs < 1) fail("--epochs must be at least 1 (got %d)", c.epochs);
   if (c.batch_size < 1) fail("--batch-size must be at least 1 (got %lld)", (long long)c.batch_size);
   if (c.grad_accum < 1) fail("--gradient-accumulation must be at least 1 (got %d)", c.grad_accum);
@@ -58,6 +61,7 @@ std::string train_config_json(const TrainConfig& c) {
   j["test_splits"] = c.test_splits;
   j["cv"] = c.cv;
   j["fold"] = c.cv ? c.fold : 0;
+  if (c.model != "head") j["model"] = c.model;  // absent for the head: its older checkpoints resume
   j["hidden"] = c.hidden;
   j["kernel"] = c.kernel;
   j["output_window"] = c.output_window;
@@ -84,6 +88,7 @@ std::string train_options_json(const TrainConfig& c) {
   j["test-splits"] = c.test_splits;
   j["cv"] = c.cv;
   j["fold"] = c.fold;
+  j["model"] = c.model;
   j["hidden-size"] = c.hidden;
   j["kernel-size"] = c.kernel;
   j["output-window"] = c.output_window;

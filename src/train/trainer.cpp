@@ -28,6 +28,7 @@
 #include "checkpoint.hpp"
 #include "head.hpp"
 #include "losses.hpp"
+#include "train_model.hpp"
 // The compute device of a rank: the models' own choice (cuda:<local rank>, TF32 off), shared so
 // `bend train --cuda` binds ranks to devices exactly as `bend embed --cuda` does.
 #include "../models/torch_zoo.hpp"
@@ -68,6 +69,8 @@ class TrainRun {
   void save_epoch(const EpochRecord& rec);
   torch::Tensor logits_of(Batch& b);
   void make_head(const AdamW::Options& o);
+  NamedTensors checkpoint_tensors();
+  void set_train_step(int epoch, int64_t step);
 
   const TrainConfig& cfg_;
   Comm& comm_;
@@ -76,7 +79,7 @@ class TrainRun {
   HeadConfig head_cfg_;
   LossConfig loss_;
   torch::Device device_{torch::kCPU};  // CPU, or cuda:<local rank> with --cuda
-  Head head_{nullptr};
+  std::unique_ptr<TrainModel> model_;  // --model: BEND's head or a supervised baseline
   std::unique_ptr<AdamW> opt_;
   std::unique_ptr<GradReducer> reducer_;
   BatchPool pool_;  // batch buffers reused by every loader of the run
@@ -99,15 +102,25 @@ void parallel_rows(int64_t n, const std::function<void(int64_t, int64_t)>& body)
   at::parallel_for(0, n, 1, body);
 }
 
-// The head's logits for a batch, its inputs read in place in either BatchLoader layout (on CPU;
+// The model's logits for a batch, its inputs read in place in either BatchLoader layout (on CPU;
 // copied to `device` otherwise).
-torch::Tensor head_logits(Head& head, Batch& b, const torch::Device& device) {
-  if (b.channels_first) {
-    torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32);
-    return head->forward_channels_first(device.is_cpu() ? x : x.to(device));
+torch::Tensor model_logits(TrainModel& model, Batch& b, const torch::Device& device) {
+  torch::Tensor x = b.channels_first ? torch::from_blob(b.inputs.data(), {b.n, b.dim, b.max_len}, torch::kFloat32)
+                                     : torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
+  return model.forward(device.is_cpu() ? x : x.to(device), b.channels_first, b.lengths);
+}
+
+// The baselines train end to end on `bend embed --model onehot` output; Basset on 512-bp rows.
+void check_baseline_data(const TrainConfig& c, const SplitReader& r, const Sample& first) {
+  if (c.model == "head") return;
+  if (r.model() != "onehot") {
+    fail("--model %s trains on one-hot data, but %s holds %s embeddings (embed the task with --model onehot; "
+         "BEND reads data/<task>/onehot)", c.model.c_str(), c.data_dir.c_str(), r.model().c_str());
   }
-  torch::Tensor x = torch::from_blob(b.inputs.data(), {b.n, b.max_len, b.dim}, torch::kFloat32);
-  return head->forward(device.is_cpu() ? x : x.to(device));
+  if (c.model == "basset-supervised" && first.length != 512) {
+    fail("--model basset-supervised takes rows of exactly 512 bp (BEND's input_len); %s: BED row %lld has %lld",
+         c.data_dir.c_str(), (long long)first.index, (long long)first.length);
+  }
 }
 
 // Splits of the run: cross-validation folds or the named splits.
@@ -158,10 +171,12 @@ void TrainRun::setup() {
     }
     Sample first;
     train_->read(RecordRef{0, 0}, first);
-    DataExpectation want{train_->dim(), cfg_.n_out, loss_.criterion == Criterion::kCrossEntropy,
-                         cfg_.output_window};
+    check_baseline_data(cfg_, *train_, first);
+    // Basset gives one output position per row, whatever --output-window says
+    const int64_t window = cfg_.model == "basset-supervised" ? first.length : cfg_.output_window;
+    DataExpectation want{train_->dim(), cfg_.n_out, loss_.criterion == Criterion::kCrossEntropy, window};
     check_compatible(*train_, first, want);
-    int64_t n_pos = cfg_.output_window > 0 ? first.length / cfg_.output_window : first.length;
+    int64_t n_pos = window > 0 ? first.length / window : first.length;
     label_matrix_ = loss_.criterion != Criterion::kCrossEntropy && n_pos == 1 && cfg_.n_out > 1;
     nlohmann::json j = nlohmann::json::parse(train_config_json(cfg_));
     nlohmann::json manifest = nlohmann::json::parse(read_file(path_join(cfg_.data_dir, "manifest.json")));
@@ -196,6 +211,14 @@ void TrainRun::setup() {
   o.lr = cfg_.lr;
   o.weight_decay = cfg_.weight_decay;
   make_head(o);
+  if (comm_.rank() == 0 && cfg_.model != "head") {
+    int64_t n_params = 0;
+    for (const auto& p : model_->parameters()) n_params += p.second.numel();
+    log_info("model %s: %lld parameters, trained end to end on %s%s", cfg_.model.c_str(), (long long)n_params,
+             cfg_.data_dir.c_str(),
+             cfg_.model == "resnet-supervised" ? " (ResNet kernel --kernel-size; head hidden 64, kernel 3, as BEND's "
+                                                 "config merge builds it; --hidden-size is not used)" : "");
+  }
 #ifdef BEND_WITH_NCCL
   if (device_.is_cuda() && comm_.size() > 1) {
     collective_check(comm_, "starting NCCL", [&] { reducer_ = make_nccl_reducer(comm_, device_.index()); });
@@ -211,8 +234,12 @@ void TrainRun::setup() {
   collective_check(comm_, "resuming", [&] {
     last = latest_checkpoint_epoch(cfg_.out_dir);
     if (last == 0) return;
-    auto params = head_named_parameters(head_);
-    CheckpointMeta meta = load_checkpoint(checkpoint_path(cfg_.out_dir, last), params, opt_.get());
+    // settings first: a checkpoint of another --model has other tensors
+    CheckpointMeta meta = load_checkpoint_meta(checkpoint_path(cfg_.out_dir, last));
+    if (meta.config_json == config_json_) {
+      NamedTensors params = checkpoint_tensors();
+      meta = load_checkpoint(checkpoint_path(cfg_.out_dir, last), params, opt_.get());
+    }
     if (meta.config_json != config_json_) {
       if (!cfg_.overwrite) {
         fail("%s holds a run with other settings or data; use --overwrite to replace it, or another --out",
@@ -293,13 +320,35 @@ std::string TrainRun::data_json() const {
 // The head seeded from cfg_.seed (drawn on the CPU, so every device starts from the same weights)
 // on device_, and a fresh optimizer over its parameters.
 void TrainRun::make_head(const AdamW::Options& o) {
-  head_ = Head(head_cfg_, cfg_.seed);
-  if (!device_.is_cpu()) head_->to(device_);
-  opt_ = std::make_unique<AdamW>(head_named_parameters(head_), o);
+  Comm* comm = &comm_;
+  model_ = make_train_model(cfg_.model, head_cfg_, cfg_.seed,
+                            [comm](double* v, int64_t n) { comm->allreduce_sum(v, static_cast<int>(n)); });
+  if (!device_.is_cpu()) model_->to(device_);
+  opt_ = std::make_unique<AdamW>(model_->parameters(), o);
+}
+
+// What a checkpoint holds of the model: its parameters, then its buffers (BatchNorm statistics).
+NamedTensors TrainRun::checkpoint_tensors() {
+  NamedTensors t = model_->parameters();
+  for (auto& b : model_->buffers()) t.push_back(b);
+  return t;
+}
+
+// Tells the model where this rank's rows of global batch `step` lie (dropout masks).
+void TrainRun::set_train_step(int epoch, int64_t step) {
+  const int64_t begin = (step - 1) * cfg_.batch_size;
+  const int64_t n = std::min(cfg_.batch_size, train_->n_records() - begin);
+  StepInfo info;
+  info.seed = cfg_.seed;
+  info.epoch = epoch;
+  info.step = step;
+  info.row_offset = rank_slice(0, n, comm_.rank(), comm_.size()).first;
+  info.global_batch = cfg_.batch_size;
+  model_->set_step(info);
 }
 
 torch::Tensor TrainRun::logits_of(Batch& b) {
-  return head_logits(head_, b, device_);
+  return model_logits(*model_, b, device_);
 }
 
 // A graceful stop inside epoch last+1 left a partial checkpoint: continue from its step.
@@ -315,7 +364,7 @@ void TrainRun::resume_inside_epoch(int last_epoch) {
     }
     return;  // replaced by the new epochs; removed when epoch 1 is saved
   }
-  auto params = head_named_parameters(head_);
+  NamedTensors params = checkpoint_tensors();
   load_checkpoint(path, params, opt_.get());
   history_ = meta.history;
   resume_step_ = meta.epoch_step;
@@ -348,7 +397,7 @@ void TrainRun::save_partial(int epoch, int64_t step, double loss_sum) {
   meta.config_json = config_json_;
   meta.epoch_step = step;
   meta.epoch_loss_sum = loss_sum;
-  save_checkpoint(partial_checkpoint_path(cfg_.out_dir), head_named_parameters(head_), opt_.get(), meta);
+  save_checkpoint(partial_checkpoint_path(cfg_.out_dir), checkpoint_tensors(), opt_.get(), meta);
 }
 
 // Every rank: once rank 0 has written its checkpoint, end the run with exit status 75.
@@ -372,7 +421,7 @@ void TrainRun::sum_gradients() {
   // 1. Pack every gradient into one fused buffer where the reducer reads it (device memory for
   //    NCCL, host memory for MPI). 2. One allreduce. 3. Unpack into the gradients.
   torch::NoGradGuard no_grad;
-  auto params = head_named_parameters(head_);
+  NamedTensors params = model_->parameters();
   int64_t total = 0;
   for (auto& p : params) total += p.second.numel();
   const torch::Device where = reducer_->device_buffers() ? device_ : torch::Device(torch::kCPU);
@@ -408,7 +457,7 @@ std::unique_ptr<BatchLoader> TrainRun::start_epoch_loader(int epoch) {
 // One epoch (from resume_step_ when resuming inside it); returns the mean batch loss. A stop
 // request ends it after the next optimizer step: partial checkpoint, then RunStopped.
 double TrainRun::train_epoch(int epoch) {
-  head_->train();
+  model_->set_training(true);
   int64_t first = resume_step_;
   std::unique_ptr<BatchLoader> started = std::move(next_loader_);
   if (!started || next_loader_epoch_ != epoch) started = start_epoch_loader(epoch);
@@ -427,6 +476,8 @@ double TrainRun::train_epoch(int epoch) {
     // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers
     double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
     torch::Tensor sum;
+    set_train_step(epoch, step);
+    if (b.n == 0) model_->idle_forward();  // collectives the other ranks' forward makes (sync BN)
     if (b.n > 0) {
       torch::Tensor logits = logits_of(b);
       LossParts lp = loss_parts(logits, to_target(b, logits.size(1)), loss_);
@@ -444,6 +495,7 @@ double TrainRun::train_epoch(int epoch) {
                             comm_.rank() == 0);
     }
     if (sum.defined() && parts[1] > 0) (sum / (parts[1] * cfg_.grad_accum)).backward();
+    if (!sum.defined() && parts[1] > 0) model_->idle_backward();
     loss_total += batch_loss;
     if (step % cfg_.grad_accum == 0 || step == loader.n_batches()) {
       sum_gradients();
@@ -490,7 +542,7 @@ void TrainRun::gather_outputs(EvalOutputs& out) {
 }
 
 EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
-  head_->eval();
+  model_->set_training(false);
   torch::NoGradGuard no_grad;
   BatchLoader loader(reader, sequential_order(reader.records_per_shard()), cfg_.batch_size, comm_.rank(),
                      comm_.size(), pool_, 0, parallel_rows);
@@ -550,7 +602,7 @@ void TrainRun::save_epoch(const EpochRecord& rec) {
   meta.n_steps = opt_->n_steps();
   meta.history = history_;
   meta.config_json = config_json_;
-  save_checkpoint(checkpoint_path(cfg_.out_dir, rec.epoch), head_named_parameters(head_), opt_.get(), meta);
+  save_checkpoint(checkpoint_path(cfg_.out_dir, rec.epoch), checkpoint_tensors(), opt_.get(), meta);
   write_losses_csv(path_join(cfg_.out_dir, "losses.csv"), cfg_.metric, history_);
   remove_if_exists(partial_checkpoint_path(cfg_.out_dir));  // superseded by this epoch
 }
@@ -597,7 +649,7 @@ void TrainRun::test() {
   }
   if (!best) best = &history_.back();
   comm_.barrier();  // rank 0 has finished writing every checkpoint
-  auto params = head_named_parameters(head_);
+  NamedTensors params = checkpoint_tensors();
   load_checkpoint(checkpoint_path(cfg_.out_dir, best->epoch), params, nullptr);
   EvalResult t = evaluate(*test_, cfg_.save_predictions);
   if (comm_.rank() != 0) return;

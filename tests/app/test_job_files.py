@@ -37,6 +37,16 @@ BEND_EMBED = {
     "chromatin_accessibility": {"read-strand": True, "genome": "GRCh37"},
     "cpg_methylation": {"read-strand": True, "genome": "GRCh38"},
 }
+# The supervised baselines in BEND's sweep of each task (conf/supervised_tasks/<task>.yaml,
+# hydra.sweeper.params.embedder; enhancer annotation's list is commented out there but names
+# resnet-supervised).
+BEND_BASELINES = {
+    "gene_finding": ["resnet-supervised"],
+    "enhancer_annotation": ["resnet-supervised"],
+    "histone_modification": ["resnet-supervised", "basset-supervised"],
+    "chromatin_accessibility": ["resnet-supervised", "basset-supervised"],
+    "cpg_methylation": ["resnet-supervised"],
+}
 
 
 def load(task):
@@ -81,6 +91,29 @@ class JobFiles(unittest.TestCase):
                 self.assertNotEqual(p.returncode, 0)
                 self.assertIn("no-such-embeddings", p.stderr)
                 self.assertNotIn("config", p.stderr.lower().replace("--config", ""), p.stderr)
+
+    def test_each_job_file_shows_how_to_train_bends_baselines(self):
+        """The commands in the header name BEND's baselines for the task, and bend train takes them
+        with the job file (as far as the data)."""
+        cwd = bt.tmpdir("bend-jobs-baselines-")
+        missing = os.path.join(cwd, "no-such-onehot")
+        for task, models in BEND_BASELINES.items():
+            path = os.path.join(bt.SOURCE_DIR, "jobs", task + ".toml")
+            text = bt.read_text(path)
+            named = sorted(set(m for m in ("resnet-supervised", "basset-supervised") if "--model " + m in text))
+            self.assertEqual(named, sorted(models), path)
+            job = load(task)
+            for key in ("bed", "genome", "labels"):
+                if key in job["embed"]:
+                    f = os.path.join(cwd, job["embed"][key])
+                    os.makedirs(os.path.dirname(f), exist_ok=True)
+                    open(f, "a").close()
+            for m in models:
+                with self.subTest(task=task, model=m):
+                    p = bt.bend(["train", "--config", path, "--model", m, "--data", missing, "--out", missing + "-out"],
+                                check=False, cwd=cwd)
+                    self.assertEqual(p.returncode, 2, p.stderr)  # --data must exist: nothing else refused
+                    self.assertIn("no-such-onehot", p.stderr)
 
 
 if __name__ == "__main__":

@@ -551,6 +551,35 @@ class SweepPlan(unittest.TestCase):
             self.assertIn("OUT=downstream_tasks/enhancer_annotation/%s " % model, cmd)
             self.assertIn("--array=1-10%%3 --dependency=afterok:DRYRUN_%d --kill-on-invalid-dep=yes" % (2 + i), cmd)
 
+    def test_baselines_train_on_the_tasks_onehot_embeddings_after_its_embed_task(self):
+        """BASELINES: one train job (a 10-fold array for cross-validated tasks) per task and
+        baseline, reading DATA_DIR/<task>/onehot after that pair's embed task, with --model; Basset
+        only for the 512-bp tasks; no baseline without onehot in MODELS."""
+        p = self.sweep(TASKS="histone_modification enhancer_annotation variant_effects", MODELS="onehot",
+                       BASELINES="resnet-supervised basset-supervised")
+        self.assertEqual(p.stdout.splitlines(), [
+            "histone_modification onehot DRYRUN_0 DRYRUN_0",
+            "enhancer_annotation onehot DRYRUN_1 DRYRUN_[1-10]",
+            "variant_effects onehot DRYRUN_2 -",
+            "histone_modification resnet-supervised - DRYRUN",
+            "enhancer_annotation resnet-supervised - DRYRUN_[1-10]",
+            "histone_modification basset-supervised - DRYRUN"])
+        cmds = [l for l in p.stderr.splitlines() if " sbatch " in l]
+        self.assertEqual(len(cmds), 6, p.stderr)
+        for cmd, task, b, oh in ((cmds[3], "histone_modification", "resnet-supervised", 0),
+                                 (cmds[4], "enhancer_annotation", "resnet-supervised", 1),
+                                 (cmds[5], "histone_modification", "basset-supervised", 0)):
+            self.assertNotIn("SWEEP_PAIRS", cmd)
+            self.assertIn("DATA=data/%s/onehot " % task, cmd)
+            self.assertIn("OUT=downstream_tasks/%s/%s " % (task, b), cmd)
+            self.assertIn("--dependency=afterok:DRYRUN_%d --kill-on-invalid-dep=yes" % oh, cmd)
+            self.assertTrue(cmd.endswith("/slurm/train.sbatch --model " + b), cmd)
+            self.assertEqual("FOLD=array " in cmd and "--array=1-10 " in cmd, task == "enhancer_annotation", cmd)
+        p = self.sweep(check=False, TASKS="histone_modification", MODELS="resnetlm", BASELINES="resnet-supervised")
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("add onehot to MODELS", p.stderr)
+        self.assertNotIn("sbatch", p.stderr)
+
     def test_unknown_model_or_missing_checkpoint_is_refused_before_submitting(self):
         p = self.sweep(check=False, TASKS="histone_modification", MODELS="onehot nosuch")
         self.assertEqual(p.returncode, 1)

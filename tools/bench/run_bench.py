@@ -5,7 +5,8 @@ A benchmark, not a test: nothing in ctest depends on these timings (docs/benchma
 
 Usage: /usr/bin/python3 tools/bench/run_bench.py [--quick] [--out bench/results.json]
        [--bend build/bend] [--threads 2] [--runs 3] [--work DIR] [--only GROUP,...]
-Row groups (--only): extraction, onehot, resnetlm, storage, train, scaling, memory, zoo, hdf5, variants.
+Row groups (--only): extraction, onehot, resnetlm, storage, train, baselines, scaling, memory, zoo,
+hdf5, variants.
 """
 import argparse
 import datetime
@@ -28,7 +29,8 @@ import bendtest as bt  # noqa: E402  (independent TFRecord/Example readers)
 PY = "/usr/bin/python3"
 HISTONE_LABEL_DEPTH = 6  # classes of the demo histone task
 DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests", "data")  # real test data
-GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "scaling", "memory", "zoo", "hdf5", "variants")
+GROUPS = ("extraction", "onehot", "resnetlm", "storage", "train", "baselines", "scaling", "memory", "zoo", "hdf5",
+          "variants")
 MPIRUN = ["mpirun", "--oversubscribe", "--bind-to", "none", "-np"]
 
 
@@ -416,6 +418,42 @@ def bench_train(a, d, bed, fa, onehot_out):
     return res
 
 
+def bench_baselines(a, d, bed, fa):
+    """Supervised baselines trained end to end: bend train --model M (one-hot shards, 1 epoch,
+    training-phase rows/s of its log) vs the same model and batch in a python3-torch loop on
+    in-memory batches (tools/bench/torch_train_loop.py --model M), interleaved, same threads."""
+    res = {}
+    # rows and batch per model: Basset ~1 GFLOP per 512-bp row and step, the ResNet ~25 GFLOP
+    for model, n, batch in (("basset-supervised", 64 if a.quick else 256, 64),
+                            ("resnet-supervised", 8 if a.quick else 32, 8)):
+        sub = os.path.join(d, "baseline_%s.bed" % model)
+        subset_bed(bed, sub, {"train": n, "valid": 4, "test": 4})
+        data = os.path.join(d, "baseline_onehot_%s" % model)
+        shutil.rmtree(data, ignore_errors=True)
+        run(embed_args(a, sub, fa, data, "onehot"))
+        common = ["--input-dim", "5", "--label-depth", str(HISTONE_LABEL_DEPTH), "--output-window", "512",
+                  "--batch", str(batch), "--threads", str(a.threads)]
+        tr, py = [], []
+        for _ in range(a.runs):
+            out = os.path.join(d, "baseline_out_" + model)
+            shutil.rmtree(out, ignore_errors=True)
+            args = train_args(a, data, out, a.threads, 1)
+            args[args.index("--batch-size") + 1] = str(batch)
+            p = run(args + ["--model", model])
+            # the rows over the epoch's training seconds (its log rounds rows/s to an integer)
+            secs = [float(x) for x in re.findall(r"training ([0-9.]+) s, [0-9.]+ rows/s", p.stderr)]
+            if not secs:
+                raise SystemExit("run_bench: no 'training ... s' in bend train's log:\n" + p.stderr[-2000:])
+            tr.append(n / statistics.median(secs))
+            p = run([PY, os.path.join(HERE, "torch_train_loop.py"), "--model", model, "--seconds",
+                     "3" if a.quick else "10"] + common)
+            py.append(float(re.search(r"rows_per_s=([0-9.]+)", p.stdout).group(1)))
+        t, q = statistics.median(tr), statistics.median(py)
+        res[model] = {"bend_train_rows_per_s": t, "torch_loop_rows_per_s": q, "ratio_vs_torch": t / q,
+                      "batch": batch, "train_rows": n, "target_vs_torch": ">= 1.0x"}
+    return res
+
+
 def bench_scaling(a, d, bed, fa, onehot_out):
     """mpirun -np 2 vs -np 1, one thread per rank: ResNet-LM embed (compute-bound) and bend train.
     Embed: end to end (process start to exit) and in-run (bend's own "done: ... in X s wall",
@@ -766,6 +804,11 @@ def print_table(res):
                              % (t["loader_ms_cpu_per_batch"], t["in_memory_step_ms"]),
                              "%.0f%%" % (100 * t["loader_ms_cpu_per_batch"] / t["in_memory_step_ms"]),
                              "(CPU the loader takes from the step)"))
+    if "baselines" in res:
+        for name, t in res["baselines"].items():
+            print(fmt % ("%s training vs torch" % name, "bend train %.2f rows/s vs python3-torch loop %.2f rows/s "
+                         "(batch %d)" % (t["bend_train_rows_per_s"], t["torch_loop_rows_per_s"], t["batch"]),
+                         "%.2fx" % t["ratio_vs_torch"], t["target_vs_torch"]))
     if "scaling" in res:
         sc = res["scaling"]
         print(fmt % ("scaling np2/np1, embed", "ResNet-LM (hidden 128, 8 layers), 1 thread/rank: %.2fs vs %.2fs"
@@ -849,6 +892,8 @@ def main():
         res["storage"] = bench_storage(a, work, bed, fa, n_nt, onehot_out)
     if "train" in groups:
         res["train"] = bench_train(a, work, bed, fa, onehot_out)
+    if "baselines" in groups:
+        res["baselines"] = bench_baselines(a, work, bed, fa)
     if "scaling" in groups:
         res["scaling"] = bench_scaling(a, work, bed, fa, onehot_out)
     if "memory" in groups:

@@ -14,6 +14,7 @@ struct TrainConfig {
   std::vector<std::string> train_splits{"train"}, valid_splits{"valid"}, test_splits{"test"};
   bool cv = false;          // BEND's 10-fold cross-validation over part1..part10
   int fold = 1;             // with cv: test part<fold>, validate part<fold+1>, train the rest
+  std::string model = "head";  // head | resnet-supervised | basset-supervised (docs/training.md)
   int64_t hidden = 64;      // head channels
   int64_t kernel = 3;       // head convolution width
   int64_t output_window = 0;  // average-pool window over positions (0: none)
