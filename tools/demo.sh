@@ -3,7 +3,8 @@
 # main job on it with 2 MPI ranks: embed the demo histone task with BEND's one-hot embedder and
 # with a seeded ResNet LM, verify every shard against its manifest, then train BEND's head on the
 # one-hot embeddings and print the test metrics (the planted motifs are learned well above chance),
-# and end with `bend report` of every run under demo/results (table, CSV, one HTML page).
+# train the head on the ResNet-LM embeddings and BEND's Basset baseline end to end on the one-hot
+# data, and end with `bend report` of the three runs under demo/results (table, CSV, one HTML page).
 # Rerunning is safe: finished shards are verified and skipped, finished epochs are not redone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,14 @@ for name, value in zip(rows[0], rows[-1]):
     print("  %-16s %s" % (name, value))
 print("test AUROC %.3f (chance: 0.5)" % float(rows[-1][rows[0].index("test_auroc_avg")]))
 PY
+echo "== BEND's head on the ResNet-LM embeddings, 2 ranks"
+"${MPIRUN[@]}" $bend train --config jobs/demo_histone.toml --data demo/data/histone_demo/resnetlm-small \
+  --out demo/results/histone_demo/resnetlm-small
+echo "== a supervised baseline: BEND's Basset trained end to end on the one-hot data (20 epochs), 2 ranks"
+"${MPIRUN[@]}" $bend train --config jobs/demo_histone.toml --model basset-supervised --epochs 20 \
+  --out demo/results/histone_demo/basset-supervised
 echo "== the report of every run under demo/results (BEND's table, and one HTML page with plots)"
 $bend report demo/results --out demo/report --title "bend demo results"
-echo "demo done: embeddings in demo/data/histone_demo/{onehot,resnetlm-small}, results in $results,"
+echo "demo done: embeddings in demo/data/histone_demo/{onehot,resnetlm-small}, results in"
+echo "  demo/results/histone_demo/{onehot,resnetlm-small,basset-supervised},"
 echo "  report in demo/report/report.html (open it in a browser; it needs no network)"

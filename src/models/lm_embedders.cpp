@@ -28,14 +28,14 @@ struct LmSpec {
 
 // BEND's chunking of each model (docs/models.md), capped at what the checkpoint's position
 // table (or BigBird's full-attention length) allows. `bend_rules` (--rules bend): BEND's cuts
-// (DNABERT and NT: the id list cut bare; GENA-LM: consecutive runs); else balanced.
+// (DNABERT and NT: the id list cut bare; GENA-LM and GROVER: consecutive runs); else balanced.
 ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int64_t model_max,
                           bool bend_rules) {
   ChunkRule r;
   const std::string name = spec.name;
   ChunkCut cut = ChunkCut::kBalanced;
   if (bend_rules && (name == "dnabert" || name == "nt")) cut = ChunkCut::kBareIds;
-  if (bend_rules && name == "gena-lm") cut = ChunkCut::kRuns;
+  if (bend_rules && (name == "gena-lm" || name == "grover")) cut = ChunkCut::kRuns;
   if (name == "dnabert") r = {0, kDnabertMaxTokens};
   if (name == "nt") {
     r = cfg.position_embedding_type == "rotary" ? ChunkRule{kNtV2ChunkBp, kNtV2MaxTokens}
@@ -53,9 +53,9 @@ ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int6
 
 // BEND's loss (--rules bend): the softmax over the vocabulary without special tokens, as BEND's
 // code slices the logits: NT v1 drops ids 0-3 (<unk> <pad> <mask> <cls>), v2 ids 0-5 (also
-// <eos> <bos>); DNABERT-2 drops ids 1-4 ([CLS] [SEP] [PAD] [MASK], keeps [UNK]). DNABERT and
-// GENA-LM, which BEND gives no loss, follow DNABERT-2: every bracketed special token except
-// [UNK] is dropped.
+// <eos> <bos>); DNABERT-2 drops ids 1-4 ([CLS] [SEP] [PAD] [MASK], keeps [UNK]). DNABERT,
+// GENA-LM and GROVER, which BEND gives no loss, follow DNABERT-2: every bracketed special token
+// except [UNK] is dropped.
 std::vector<int32_t> bend_loss_vocab(const LmSpec& spec, const TransformerConfig& cfg,
                                      const Tokenizer& tok) {
   std::vector<int32_t> keep;

@@ -98,7 +98,7 @@ void register_torch_embedders() {
   EmbedderInfo grover = entry(
       "grover", "GROVER (BERT, greedy-match vocabulary); each vector x len(token)",
       make_grover_embedder, "hidden_size", "greedy longest match over vocab.txt (BEND's max match)",
-      strfmt("%lld ids per input ([CLS]/[SEP] included); longer: balanced pieces",
+      strfmt("%lld ids per input ([CLS]/[SEP] included); longer: consecutive runs (--rules bend) or balanced pieces",
              (long long)kGroverMaxTokens),
       false, "config.json, model.safetensors, vocab.txt");
   grover.lm_outputs = true;

@@ -80,7 +80,12 @@ std::string svg_bar_chart(const std::vector<SvgBar>& bars, const std::vector<std
   }
   if (hi <= 1 && lo >= 0) hi = 1;
   Axis ax(lo, hi);
-  const double bar_w = 18, group_w = bar_w * n_series + 14, x0 = 52, top = 26, y1 = 200;
+  // group labels are rotated -30 degrees and end under their group: the first one must not run
+  // off the left edge (about 6.5 px per character)
+  size_t longest = 0;
+  for (const std::string& g : groups) longest = std::max(longest, g.size());
+  const double bar_w = 18, group_w = bar_w * n_series + 14, top = 26, y1 = 200;
+  const double x0 = std::max(52.0, 0.87 * 6.5 * static_cast<double>(longest) + 4 - (7 + bar_w * n_series / 2));
   const double width = std::max(300.0, x0 + group_w * static_cast<double>(groups.size()) + 16);
   const double height = y1 + 90;
   auto ypos = [&](double v) { return y1 - (v - ax.lo) / (ax.hi - ax.lo) * (y1 - top); };

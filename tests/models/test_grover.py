@@ -65,16 +65,19 @@ class GroverReference:
         return toks
 
     def chunks(self, toks):
-        """BEND: consecutive runs of 510 tokens; bend's (documented) balanced runs differ only
-        for inputs of more than 510 tokens."""
-        n = len(toks)
-        n_runs = max(1, -(-n // MAX_TOKENS))
-        out, c = [], 0
-        for r in range(n_runs):
-            size = n // n_runs + (1 if r < n % n_runs else 0)
-            out.append(toks[c:c + size])
-            c += size
-        return out
+        """BEND's GROVEREmbedder (bend's default --rules bend): consecutive runs of 510 tokens."""
+        return [toks[c:c + MAX_TOKENS] for c in range(0, max(len(toks), 1), MAX_TOKENS)]
+
+    def loss(self, logits, ids):
+        """BEND has no GROVER loss; bend's --rules bend takes the softmax over the vocabulary
+        without its bracketed special tokens ([UNK] kept), as for DNABERT and GENA-LM."""
+        inv = {i: t for t, i in self.vocab.items()}
+        keep = [i for i in range(logits.shape[-1])
+                if not (inv.get(i, "").startswith("[") and inv.get(i, "").endswith("]")) or inv.get(i) == "[UNK]"]
+        pos = {i: k for k, i in enumerate(keep)}
+        lp = F.log_softmax(logits[:, keep], dim=-1)
+        return np.array([[-lp[r, pos[i]].item()] if i in pos else [float("nan")]
+                         for r, i in enumerate(ids)], dtype=np.float32)
 
     def head(self, hidden):
         w = {k: torch.from_numpy(v) for k, v in self.w.items()}
@@ -94,8 +97,7 @@ class GroverReference:
             out = self.model(ids)  # [n + 2, hidden]
             if output != "hidden":
                 logits = self.head(out)
-                out = logits.numpy() if output == "logits" else F.cross_entropy(
-                    logits, torch.tensor(ids), reduction="none").numpy()[:, None]
+                out = logits.numpy() if output == "logits" else self.loss(logits, ids)
             pieces.append(out[1:-1])  # per chunk, as BEND's slicing leaves it after [1:-1]
         if token_level:
             lens = [1 if t == "[UNK]" else len(t) for t in toks]
