@@ -13,11 +13,17 @@
 
 namespace bend {
 
+// The --config text with its --set keys replaced; the architectures below cannot start without
+// one (`what` describes the file in the error).
+static std::string required_config(const CausalLmInitRequest& r, const char* what) {
+  if (r.config_path.empty())
+    fail("bend model init --arch %s: needs --config (%s)", r.arch.c_str(), what);
+  return zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+}
+
 std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r) {
   if (r.arch == "hyenadna") {
-    if (r.config_path.empty())
-      fail("bend model init --arch hyenadna: needs --config (a HyenaDNA config.json)");
-    const std::string text = zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+    const std::string text = required_config(r, "a HyenaDNA config.json");
     const HyenaDNAConfig c = parse_hyenadna_config(text, r.config_path);
     write_seeded_hyenadna_checkpoint(r.out_dir, text, r.seed);
     return strfmt(
@@ -41,9 +47,7 @@ std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r) {
         (unsigned long long)r.seed);
   }
   if (r.arch == "caduceus") {
-    if (r.config_path.empty())
-      fail("bend model init --arch caduceus: needs --config (a Caduceus config.json)");
-    const std::string text = zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+    const std::string text = required_config(r, "a Caduceus config.json");
     const CaduceusConfig c = parse_caduceus_config(text, r.config_path);
     write_seeded_caduceus_checkpoint(r.out_dir, text, r.seed);
     return strfmt(
@@ -55,9 +59,7 @@ std::string init_causal_lm_checkpoint(const CausalLmInitRequest& r) {
         human_count(double(caduceus_parameter_count(c))).c_str(), (unsigned long long)r.seed);
   }
   if (r.arch == "gpn") {
-    if (r.config_path.empty())
-      fail("bend model init --arch gpn: needs --config (a GPN config.json: model_type ConvNet or GPN)");
-    const std::string text = zoo::set_config_keys(read_file(r.config_path), r.set, r.config_path);
+    const std::string text = required_config(r, "a GPN config.json: model_type ConvNet or GPN");
     const GpnConfig c = parse_gpn_config(text, r.config_path);
     const int64_t n_params = write_seeded_gpn_checkpoint(r.out_dir, text, r.seed);
     return strfmt(

@@ -301,15 +301,7 @@ void run_embed(const EmbedParams& p, Comm& comm) {
     plan.build = [&](const ShardSpec& spec) { return build_work(p, s, spec); };
     plan.on_done = [&](const ShardDone& d) {
       const ShardSpec& spec = s.shards.at(d.shard_id);
-      ShardEntry e;
-      e.shard_id = d.shard_id;
-      e.file_name = spec.file_name;
-      e.split = s.bed.split_names[spec.split_id];
-      e.n_rows = static_cast<int64_t>(spec.rows.size());
-      e.n_records = d.n_records;
-      e.n_bp = d.n_bp;
-      e.file_bytes = d.file_bytes;
-      e.file_crc32c = d.file_crc32c;
+      const ShardEntry e = shard_entry_from_done(d, spec, s.bed.split_names[spec.split_id]);
       s.manifest->append_journal(e);
       s.done[e.shard_id] = e;
     };

@@ -10,10 +10,24 @@
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/pipeline/plan.hpp"
+#include "bend/pipeline/work.hpp"
 
 namespace bend {
 
 static std::mutex g_journal_mutex;
+
+ShardEntry shard_entry_from_done(const ShardDone& d, const ShardSpec& spec, const std::string& split) {
+  ShardEntry e;
+  e.shard_id = d.shard_id;
+  e.file_name = spec.file_name;
+  e.split = split;
+  e.n_rows = static_cast<int64_t>(spec.rows.size());
+  e.n_records = d.n_records;
+  e.n_bp = d.n_bp;
+  e.file_bytes = d.file_bytes;
+  e.file_crc32c = d.file_crc32c;
+  return e;
+}
 
 nlohmann::json shard_entry_json(const ShardEntry& e) {
   return nlohmann::json{{"shard", e.shard_id},       {"file", e.file_name},

@@ -324,15 +324,7 @@ void run_variants(const VariantParams& p, Comm& comm) {
     plan.build = [&](const ShardSpec& spec) { return build_work(s, g, spec); };
     plan.on_done = [&](const ShardDone& d) {
       const ShardSpec& spec = s.shards.at(d.shard_id);
-      ShardEntry e;
-      e.shard_id = d.shard_id;
-      e.file_name = spec.file_name;
-      e.split = kOneSplit[0];
-      e.n_rows = static_cast<int64_t>(spec.rows.size());
-      e.n_records = d.n_records;
-      e.n_bp = d.n_bp;
-      e.file_bytes = d.file_bytes;
-      e.file_crc32c = d.file_crc32c;
+      const ShardEntry e = shard_entry_from_done(d, spec, kOneSplit[0]);
       s.manifest->append_journal(e);
       s.done[e.shard_id] = e;
     };

@@ -27,6 +27,11 @@ struct ShardEntry {
 nlohmann::json shard_entry_json(const ShardEntry& e);
 
 struct ShardSpec;
+struct ShardDone;
+
+// The manifest entry of a finished shard: its plan (`spec`: file name, rows), the worker's report
+// (`d`: records, nucleotides, bytes, CRC32C) and the split it belongs to.
+ShardEntry shard_entry_from_done(const ShardDone& d, const ShardSpec& spec, const std::string& split);
 
 // Fills the manifest's "splits" (rows and shards per split; split_names[spec.split_id] names
 // them), "planned_shards", "shards" (the finished ones, by id) and "totals" in `doc`.
