@@ -405,6 +405,7 @@ void run_genome(const GenomeParams& p, Comm& comm) {
     }
     plan.n_planned = static_cast<int64_t>(s.shards.size());
     plan.n_done_before = static_cast<int64_t>(s.done.size());
+    plan.shard_option = "--shard-windows";
     log_info("embedding %lld windows (%s nt) in %zu shards with '%s' (dim %lld) on %d rank%s -> %s",
              (long long)plan.todo_rows, human_count(static_cast<double>(plan.todo_bp)).c_str(), plan.todo.size(),
              model->name().c_str(), (long long)model->dim(), comm.size(), comm.size() > 1 ? "s" : "",

@@ -1,6 +1,7 @@
 #include "bend/pipeline/shard_run.hpp"
 
 #include <cstdio>
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <mutex>
@@ -28,6 +29,16 @@ namespace {
 
 // Step 1 on rank 0: serve the queue on a thread while this rank's own pipeline runs.
 // Returns the signal that stopped the run, or 0.
+// The queue hands out whole shards: with fewer shards than ranks, some ranks get nothing to do.
+void warn_if_ranks_idle(const ShardQueuePlan& plan, int n_ranks) {
+  const int64_t n = static_cast<int64_t>(plan.todo.size());
+  if (n == 0 || n >= n_ranks) return;
+  const int64_t suggest = std::max<int64_t>(1, (plan.todo_rows + 2 * n_ranks - 1) / (2 * n_ranks));
+  log_warn("%lld shard%s to do for %d ranks: %lld rank%s will have no work (%s %lld gives each rank about two)",
+           (long long)n, n == 1 ? "" : "s", n_ranks, (long long)(n_ranks - n), n_ranks - n == 1 ? "" : "s",
+           plan.shard_option, (long long)suggest);
+}
+
 int serve_and_work(Comm& comm, const ShardWorkerFn& work, ShardQueuePlan& plan,
                    const ProgressSettings& progress_settings, RankCounters& counters, int64_t& n_done_now) {
   ProgressMeter progress(comm.size(), plan.todo_rows, plan.todo_bp, progress_settings);
@@ -78,6 +89,7 @@ void run_shard_queue(Comm& comm, const WorkerSettings& ws, Embedder& embedder, S
   ShardQueueResult result;
   int64_t n_done_now = 0;
   if (comm.rank() == 0) {
+    warn_if_ranks_idle(plan, comm.size());
     int sig = serve_and_work(comm, work, plan, progress, counters, n_done_now);
     BEND_ASSERT(sig != 0 || plan.n_done_before + n_done_now == plan.n_planned);  // else a rank failed
     if (sig != 0 && plan.n_done_before + n_done_now == plan.n_planned) {

@@ -156,7 +156,9 @@ class Variants(unittest.TestCase):
             self.assertAlmostEqual(float(got["l2"]), math.sqrt(float(np.sum((e_alt[256] - e_ref[256]) ** 2))), delta=1e-9)
             self.assertEqual(float(got["cosine"]), 1.0)  # the vectors one base away would be equal
         gz_out = os.path.join(self.work, "onehot_gz")
-        bt.bend(self.args(gz_out, "onehot", "--score", "l2,cosine", "--gzip"), np_ranks=2)
+        r = bt.bend(self.args(gz_out, "onehot", "--score", "l2,cosine", "--gzip"), np_ranks=2)
+        # every row fits the default 2048-row shard: rank 1 gets nothing, and the run says so
+        self.assertIn("1 shard to do for 2 ranks: 1 rank will have no work (--shard-rows", r.stderr)
         self.assertFalse(os.path.exists(os.path.join(gz_out, "scores.tsv")))
         with gzip.open(os.path.join(gz_out, "scores.tsv.gz")) as f:
             self.assertEqual(f.read(), bt.read_bytes(os.path.join(out, "scores.tsv")))

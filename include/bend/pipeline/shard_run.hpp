@@ -35,6 +35,7 @@ struct ShardQueuePlan {
   int64_t todo_bp = 0;
   int64_t n_planned = 0;         // shards of the whole run
   int64_t n_done_before = 0;     // shards already complete when this run started
+  const char* shard_option = "--shard-rows";  // the option that sets rows per shard (warning text)
 };
 
 // One rank's counters, gathered on rank 0 for the summary line.
