@@ -41,6 +41,9 @@ import transformer_reference  # noqa: E402
 from causal_lm_reference import AwdLstmReference, char_ids, read_safetensors  # noqa: E402
 from test_hf_tokenizers import NtReference, nt_vocab, run_hf_js  # noqa: E402
 from test_lm_outputs import mlm_logits  # noqa: E402
+import caduceus_reference  # noqa: E402
+import gpn_reference  # noqa: E402
+import test_grover  # noqa: E402
 
 FASTA = os.path.join(bt.TEST_DATA, "genome", "hg38_chr2_1-2333275.fa.gz")
 TOK = os.path.join(bt.TEST_DATA, "tokenizers")
@@ -83,6 +86,32 @@ def windows(row):
     ref = bt.samtools_seq(FASTA, "chr2", p - 256, p + 257, False)
     assert len(ref) == 513 and ref[256] == row[3]
     return ref, ref[:256] + row[4] + ref[257:]
+
+
+def masked_llr(logits_fn, ids, i, mask_id, ref_str, n_bp, off, alt, vocab, mask=True):
+    """log P(alt) - log P(ref) at token i of `ids` with token i masked: logits_fn(ids) ->
+    [n_tokens, vocab]; alt = ref_str with `alt` at offset `off`, NaN when not in `vocab` (or
+    when the token's string is not its nucleotides: '-', [UNK])."""
+    ids = list(ids)
+    ref_id = ids[i]
+    if mask:
+        ids[i] = mask_id
+    logp = torch.log_softmax(torch.as_tensor(np.asarray(logits_fn(ids))[i]).double(), -1)
+    alt_id = vocab.get(ref_str[:off] + alt + ref_str[off + 1:]) if len(ref_str) == n_bp else None
+    return float("nan") if alt_id is None else float(logp[alt_id] - logp[ref_id])
+
+
+def mismatches(got, want, tol):
+    """Rows where bend and the reference differ by more than tol (1 + |want|); NaN only
+    matches NaN."""
+    bad = []
+    for k, (g, w) in enumerate(zip(got, want)):
+        if math.isnan(w) or math.isnan(g):
+            if not (math.isnan(w) and math.isnan(g)):
+                bad.append((k, g, w))
+        elif abs(g - w) > tol * (1 + abs(w)):
+            bad.append((k, g, w))
+    return bad
 
 
 def read_table(path):
@@ -236,30 +265,15 @@ class VariantsLm(unittest.TestCase):
         vocab = self.vocab(name)
         mask_id = vocab["<mask>" if name.startswith("nt") else "[MASK]"]
         encoder = MODELS[name][5]
-        out = []
-        for (ref_tok, _), row in zip(self.tokenized(name), self.rows):
-            i, start = ref_tok.token_at(256)
-            ids = list(ref_tok.ids)
-            ref_id, ref_str = ids[i], ref_tok.tokens[i]
-            if mask:
-                ids[i] = mask_id
-            logits = mlm_logits(encoder, self.weights[name], self.cfg[name], self.model[name](ids))[i]
-            logp = torch.log_softmax(torch.from_numpy(logits).double(), -1)
-            off = 256 - start
-            alt_str = ref_str[:off] + row[4] + ref_str[off + 1:]
-            alt_id = vocab.get(alt_str) if len(ref_str) == ref_tok.n_bp[i] else None
-            out.append(float("nan") if alt_id is None else float(logp[alt_id] - logp[ref_id]))
-        return out
 
-    def mismatches(self, got, want, tol):
-        bad = []
-        for k, (g, w) in enumerate(zip(got, want)):
-            if math.isnan(w) or math.isnan(g):
-                if not (math.isnan(w) and math.isnan(g)):
-                    bad.append((k, g, w))
-            elif abs(g - w) > tol * (1 + abs(w)):
-                bad.append((k, g, w))
-        return bad
+        def logits(ids):
+            return mlm_logits(encoder, self.weights[name], self.cfg[name], self.model[name](ids))
+        out = []
+        for (tok, _), row in zip(self.tokenized(name), self.rows):
+            i, start = tok.token_at(256)
+            out.append(masked_llr(logits, tok.ids, i, mask_id, tok.tokens[i], tok.n_bp[i], 256 - start,
+                                  row[4], vocab, mask))
+        return out
 
     def check_cosine(self, name):
         got = [float(t["cosine"]) for t in self.tables[name]]
@@ -269,25 +283,35 @@ class VariantsLm(unittest.TestCase):
         want = self.cosine_ref(name)
         worst = max(abs(g - w) for g, w in zip(got, want))
         print(f"  {name} cosine: max |bend - reference| = {worst:.2e} over {len(got)} variants")
-        self.assertEqual(self.mismatches(got, want, COS_TOL), [], name)
+        self.assertEqual(mismatches(got, want, COS_TOL), [], name)
         self.assertGreater(min(want), 1e-6, "every variant changes its vector")
         for mode in ("neighbour", "no_alt"):
-            wrong = self.mismatches(got, self.cosine_ref(name, mode), COS_TOL)
+            wrong = mismatches(got, self.cosine_ref(name, mode), COS_TOL)
             self.assertGreater(len(wrong), 0, f"{name}: the '{mode}' reference must fail")
 
-    def check_llr(self, name):
-        got = [float(t["llr"]) for t in self.tables[name]]
-        want = self.llr_ref(name)
+    def check_llr(self, name, got=None, want=None, wrong=None):
+        if got is None:
+            got = [float(t["llr"]) for t in self.tables[name]]
+            want, wrong = self.llr_ref(name), self.llr_ref(name, mask=False)
         finite = [(g, w) for g, w in zip(got, want) if not math.isnan(w)]
         worst = max(abs(g - w) for g, w in finite)
         print(f"  {name} llr: max |bend - reference| = {worst:.2e}, "
               f"{len(got) - len(finite)} of {len(got)} NaN (no alt token)")
-        self.assertEqual(self.mismatches(got, want, LLR_TOL), [], name)
+        self.assertEqual(mismatches(got, want, LLR_TOL), [], name)
         self.assertGreaterEqual(len(finite), len(got) // 2)
         self.assertGreater(max(abs(w) for _, w in finite), 1e-2)
-        self.assertGreater(len(self.mismatches(got, self.llr_ref(name, mask=False), LLR_TOL)), 0,
-                           f"{name}: the unmasked reference must fail")
-        return want
+        self.assertGreater(len(mismatches(got, wrong, LLR_TOL)), 0, f"{name}: the unmasked reference must fail")
+
+    def run_variants(self, name, model, ckpt, rows, score="llr"):
+        bed = os.path.join(self.work, name + ".bed")
+        with open(bed, "w") as f:
+            f.write("\t".join(HEADER) + "\n" + "".join("\t".join(r) + "\n" for r in rows))
+        out = os.path.join(self.work, name + "_out")
+        bt.bend(["variants", "--bed", bed, "--genome", FASTA, "--model", model, "--checkpoint", ckpt,
+                 "--out", out, "--score", score, "--bootstrap", "10"])
+        table = read_table(os.path.join(out, "scores.tsv"))
+        self.assertEqual(len(table), len(rows))
+        return [float(t[score]) for t in table]
 
     # ---- tests -----------------------------------------------------------------------------------
     def test_nt_v1_and_v2_cosine_at_the_6mer_covering_the_variant(self):
@@ -347,8 +371,67 @@ class VariantsLm(unittest.TestCase):
             e_ref, e_alt = model.forward(char_ids(tok, ref)), model.forward(char_ids(tok, alt))
             want.append(cosine(e_alt[512], e_ref[512]))
             blind.append(cosine(e_alt[511], e_ref[511]))  # BEND's index 511 (--bend-compat)
-        self.assertEqual(self.mismatches(got, want, COS_TOL), [])
-        self.assertGreater(len(self.mismatches(got, blind, COS_TOL)), 0)
+        self.assertEqual(mismatches(got, want, COS_TOL), [])
+        self.assertGreater(len(mismatches(got, blind, COS_TOL)), 0)
+
+    def test_grover_masked_llr_at_the_greedy_token_covering_the_variant(self):
+        ckpt = os.path.join(self.work, "grover")
+        tok_dir = test_grover.write_grover_vocab(os.path.join(self.work, "grover_vocab"))
+        bt.bend(["model", "init", "--arch", "grover", "--config", test_grover.BERT_CONFIG, "--out", ckpt,
+                 "--tokenizer", tok_dir, "--seed", "11", *test_grover.SMALL])
+        got = self.run_variants("grover", "grover", ckpt, self.rows)
+        ref = test_grover.GroverReference(ckpt)  # BEND's GROVEREmbedder: max_match, [CLS] .. [SEP]
+
+        def logits(ids):
+            return ref.head(ref.model(ids)).numpy()
+        want, wrong = [], []
+        for (seq, _), row in zip(self.win, self.rows):
+            tokens = ["[CLS]"] + ref.max_match(seq) + ["[SEP]"]
+            tok = Tokenized([ref.vocab[t] for t in tokens], tokens, seq, {"[CLS]", "[SEP]"})
+            i, start = tok.token_at(256)
+            for out, mask in ((want, True), (wrong, False)):
+                out.append(masked_llr(logits, tok.ids, i, ref.vocab["[MASK]"], tokens[i], tok.n_bp[i],
+                                      256 - start, row[4], ref.vocab, mask))
+        self.check_llr("grover", got, want, wrong)
+
+    def test_gpn_masked_llr_at_the_variant_base(self):
+        # GPN's own zero-shot score (Benegas et al.): the variant's base masked, log P(alt) - log P(ref).
+        config = os.path.join(self.work, "gpn.json")
+        with open(config, "w") as f:
+            json.dump({"model_type": "GPN", "vocab_size": 7, "hidden_size": 24, "num_hidden_layers": 4,
+                       "intermediate_size": 40, "initializer_range": 0.3, "dilation_cycle": 3}, f)
+        ckpt = os.path.join(self.work, "gpn")
+        bt.bend(["model", "init", "--arch", "gpn", "--config", config, "--out", ckpt, "--seed", "9"])
+        got = self.run_variants("gpn", "gpn", ckpt, self.rows)
+        model, vocab = gpn_reference.GpnReference(ckpt), gpn_reference.VOCAB
+        want, wrong = [], []
+        for (seq, _), row in zip(self.win, self.rows):
+            for out, mask in ((want, True), (wrong, False)):
+                out.append(masked_llr(model.logits, gpn_reference.tokenize(seq), 256, vocab["[MASK]"],
+                                      seq[256].lower(), 1, 0, row[4].lower(), vocab, mask))
+        self.check_llr("gpn", got, want, wrong)
+
+    def test_caduceus_masked_llr_at_the_variant_base(self):
+        ckpt = os.path.join(self.work, "caduceus")
+        bt.bend(["model", "init", "--arch", "caduceus", "--config",
+                 os.path.join(HERE, "..", "models", "configs", "caduceus-ps.json"), "--out", ckpt, "--seed", "4",
+                 "--set", "d_model=16", "--set", "n_layer=2", "--initializer-range", "0.3"])
+        rows, win = self.rows[::3], self.win[::3]  # the python scan is slow: 4 variants, one near the N run
+        got = self.run_variants("caduceus", "caduceus", ckpt, rows)
+        with open(os.path.join(ckpt, "config.json")) as f:
+            cfg = json.load(f)
+        model = caduceus_reference.CaduceusReference(cfg, read_safetensors(os.path.join(ckpt, "model.safetensors")))
+        vocab = caduceus_reference.VOCAB  # A C G T N = 7..11; [MASK] = 3 (CharacterTokenizer)
+
+        def logits(ids):
+            with torch.no_grad():
+                return model.logits(model.hidden(ids)).numpy()
+        want, wrong = [], []
+        for (seq, _), row in zip(win, rows):
+            for out, mask in ((want, True), (wrong, False)):
+                out.append(masked_llr(logits, caduceus_reference.tokenize(seq), 256, 3, seq[256], 1, 0, row[4],
+                                      vocab, mask))
+        self.check_llr("caduceus", got, want, wrong)
 
 
 if __name__ == "__main__":
