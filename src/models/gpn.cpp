@@ -52,6 +52,10 @@ class GpnEmbedder : public Embedder {
   }
   void embed(const std::vector<const std::vector<int32_t>*>& tokens,
              const std::vector<int64_t>& len_bp, std::vector<std::vector<float>>& out) override;
+  // Masked-LM llr (Embedder::mask_variant_token), GPN's own zero-shot score: one id per
+  // nucleotide, so ids[pos_bp] is replaced by "[MASK]"; alt_id = the alt base's id.
+  void mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt, int32_t& ref_id,
+                          int32_t& alt_id) const override;
   std::string fingerprint() const override { return fingerprint_; }
 
  private:
@@ -99,6 +103,22 @@ GpnEmbedder::GpnEmbedder(const EmbedderOptions& opts) {
   load(weights_path);
   fingerprint_ =
       strfmt("gpn:crc32c=%08x", zoo::files_crc32c({weights_path, config_path, tokenizer_path}));
+}
+
+void GpnEmbedder::mask_variant_token(std::vector<int32_t>& ids, int64_t pos_bp, char alt,
+                                     int32_t& ref_id, int32_t& alt_id) const {
+  const auto mask = tok_.vocab.find("[MASK]");
+  if (mask == tok_.vocab.end())
+    fail("gpn: %s has no [MASK] token (--score llr)", tok_.path.c_str());
+  if (pos_bp < 0 || pos_bp >= static_cast<int64_t>(ids.size())) {
+    fail("gpn: no token covers nucleotide %lld of a %zu-token sequence", (long long)pos_bp,
+         ids.size());
+  }
+  std::vector<int32_t> a;
+  tok_.tokenize(std::string(1, alt), a);
+  ref_id = ids[static_cast<size_t>(pos_bp)];
+  alt_id = a.size() == 1 && a[0] != tok_.unk_id ? a[0] : -1;
+  ids[static_cast<size_t>(pos_bp)] = mask->second;
 }
 
 void GpnEmbedder::load(const std::string& path) {

@@ -62,11 +62,12 @@ void needed_outputs(const VariantParams& p, bool& hidden, bool& logits) {
   EmbedderInfo info = model_info(p.model.model);
   if (!info.lm_outputs) {
     fail("--score llr: needs a model with a language-model head (causal: hyenadna; masked: nt, "
-         "dnabert2, gena-lm); '%s' has none", p.model.model.c_str());
+         "dnabert2, gena-lm, grover, caduceus, gpn); '%s' has none", p.model.model.c_str());
   }
   if (p.model.model == "dnabert") {
     fail("--score llr: dnabert's overlapping k-mers give the masked token's base away (each base is "
-         "in k tokens); masked-LM llr is defined for nt, dnabert2 and gena-lm");
+         "in k tokens); masked-LM llr is defined for nt, dnabert2, gena-lm, grover, caduceus and "
+         "gpn");
   }
 }
 
