@@ -625,7 +625,7 @@ void TrainRun::train() {
     save_epoch(rec);
     if (comm_.rank() == 0) {
       log_info("epoch %d/%d: train_loss %.5f  val_loss %.5f  val_%s %.5f  (%.1f s; training %.2f s, "
-               "%.0f rows/s, %.2f s of it getting batches)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss,
+               "%.2f rows/s, %.2f s of it getting batches)", epoch, cfg_.epochs, rec.train_loss, rec.val_loss,
                cfg_.metric.c_str(), rec.val_metric, wall_seconds() - t0, train_s,
                double(train_->n_records()) / train_s, data_s_);
     }
