@@ -39,10 +39,11 @@ at::Tensor bigbird_block_sparse_attention(const at::Tensor& q, const at::Tensor&
   const int64_t nb = (len + bs - 1) / bs, n = nb * bs, pad = n - len;
   const int64_t r = random_blocks.size(1);
   if (nb < 5 || random_blocks.size(0) != nb - 2) {
-    fail("BigBird block-sparse attention: %lld tokens make %lld blocks of %lld (needs >= 5, "
-         "and %lld rows of random blocks, got %lld)",
-         (long long)len, (long long)nb, (long long)bs, (long long)(nb - 2),
-         (long long)random_blocks.size(0));
+    fail(
+        "BigBird block-sparse attention: %lld tokens make %lld blocks of %lld (needs >= 5, "
+        "and %lld rows of random blocks, got %lld)",
+        (long long)len, (long long)nb, (long long)bs, (long long)(nb - 2),
+        (long long)random_blocks.size(0));
   }
   const double scale = 1.0 / std::sqrt(double(d));
   // [len, heads * d] -> zero-padded [heads, nb, bs, d]
@@ -50,14 +51,14 @@ at::Tensor bigbird_block_sparse_attention(const at::Tensor& q, const at::Tensor&
     const at::Tensor p = pad > 0 ? at::constant_pad_nd(x, {0, 0, 0, pad}, 0) : x;  // [n, hd]
     return p.view({n, heads, d}).permute({1, 0, 2}).reshape({heads, nb, bs, d});
   };
-  const at::Tensor qb = blocked(q), kb = blocked(k), vb = blocked(v);  // [heads, nb, bs, d]
+  const at::Tensor qb = blocked(q), kb = blocked(k), vb = blocked(v);         // [heads, nb, bs, d]
   const at::Tensor kf = kb.view({heads, n, d}), vf = vb.view({heads, n, d});  // [heads, n, d]
   at::Tensor pen = at::zeros({n}, q.options());  // [n]: 0 real key, -10000 padding key
   if (pad > 0) pen.narrow(0, len, pad).fill_(kMaskPenalty);
   const at::Tensor pen_b = pen.view({nb, bs});  // [nb, bs]
 
   // Random keys of query blocks 1 .. nb-2 (row i - 1 for block i).
-  const at::Tensor ids = random_blocks.reshape({-1});                        // [(nb-2) r]
+  const at::Tensor ids = random_blocks.reshape({-1});  // [(nb-2) r]
   const at::Tensor rk = kb.index_select(1, ids).view({heads, nb - 2, r * bs, d});
   const at::Tensor rv = vb.index_select(1, ids).view({heads, nb - 2, r * bs, d});
   const at::Tensor rpen = pen_b.index_select(0, ids).view({nb - 2, r * bs});  // [nb-2, r bs]
@@ -93,9 +94,10 @@ at::Tensor bigbird_block_sparse_attention(const at::Tensor& q, const at::Tensor&
                    2);
   };
   const at::Tensor mid_pen =
-      at::cat({pen_b.narrow(0, 0, 1).expand({m, bs}), pen_b.narrow(0, 1, m), pen_b.narrow(0, 2, m),
-               pen_b.narrow(0, 3, m), rpen.narrow(0, 1, m), pen_b.narrow(0, nb - 1, 1).expand({m, bs})},
-              1)
+      at::cat(
+          {pen_b.narrow(0, 0, 1).expand({m, bs}), pen_b.narrow(0, 1, m), pen_b.narrow(0, 2, m),
+           pen_b.narrow(0, 3, m), rpen.narrow(0, 1, m), pen_b.narrow(0, nb - 1, 1).expand({m, bs})},
+          1)
           .view({1, m, 1, (5 + r) * bs});
   const at::Tensor c_mid = attend(qb.narrow(1, 2, m), middle_keys(kb, rk), middle_keys(vb, rv),
                                   mid_pen, scale);  // [heads, m, bs, d]

@@ -1,8 +1,8 @@
 """Independent python3-torch references of the transformer encoders bend runs in LibTorch.
 
 Written from the published architectures (Devlin et al. BERT; GENA-LM's pre-layer-norm BERT;
-Hugging Face BigBird with full and block-sparse attention; ESM / Nucleotide Transformer v1 and v2; MosaicBERT as
-DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
+Hugging Face BigBird with full and block-sparse attention; ESM / Nucleotide Transformer v1 and
+v2; MosaicBERT as DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
 numpy parser of test_resnetlm_reference. Where torch has the layer (nn.TransformerEncoderLayer:
 post-LN BERT, pre-LN GENA-LM and ESM v1) the reference uses it; rotary, ALiBi and gated MLPs are
 written out here. bert / esm / mosaic run a batch: ids [batch, n] (right-padded), pad [batch, n]
@@ -195,7 +195,9 @@ def esm(w, cfg, ids, pad=None):
 def bigbird_full_attention_max(cfg):
     """Inputs up to this many tokens run full attention (Hugging Face's switch); None when the
     config has no block-sparse attention."""
-    if cfg.get("model_type") != "big_bird" or cfg.get("attention_type", "block_sparse") != "block_sparse":
+    if cfg.get("model_type") != "big_bird":
+        return None
+    if cfg.get("attention_type", "block_sparse") != "block_sparse":
         return None
     return (5 + 2 * cfg.get("num_random_blocks", 3)) * cfg.get("block_size", 64)
 
@@ -237,7 +239,8 @@ def bigbird_sparse(w, cfg, ids, variant="hf"):
     """BigBirdModel (post-LN, gelu_new) with block-sparse attention on one input ids [n0]:
     padded to whole blocks, run, padding cut. -> [n0, hidden]"""
     bs, r = cfg.get("block_size", 64), cfg.get("num_random_blocks", 3)
-    heads, h, eps = cfg["num_attention_heads"], cfg["hidden_size"], cfg.get("layer_norm_eps", 1e-12)
+    heads, h = cfg["num_attention_heads"], cfg["hidden_size"]
+    eps = cfg.get("layer_norm_eps", 1e-12)
     n0 = ids.shape[-1]
     n = -(-n0 // bs) * bs
     padded = torch.full((n,), cfg.get("pad_token_id", 0), dtype=torch.long)
@@ -247,12 +250,13 @@ def bigbird_sparse(w, cfg, ids, variant="hf"):
     x = bert_embeddings(w, cfg, padded)  # [n, h]
     for i in range(cfg["num_hidden_layers"]):
         p = f"encoder.layer.{i}."
-        q, k, v = (dense(w, p + "attention.self." + m, x).reshape(n, heads, h // heads).transpose(0, 1)
-                   for m in ("query", "key", "value"))  # [heads, n, d]
+        q, k, v = (dense(w, p + "attention.self." + m, x).reshape(n, heads, h // heads)
+                   .transpose(0, 1) for m in ("query", "key", "value"))  # [heads, n, d]
         ctx = block_sparse_attention(q, k, v, key_pad, bs, layout).transpose(0, 1).reshape(n, h)
-        x = norm(w, p + "attention.output.LayerNorm", dense(w, p + "attention.output.dense", ctx) + x, eps)
-        y = dense(w, p + "output.dense", F.gelu(dense(w, p + "intermediate.dense", x), approximate="tanh"))
-        x = norm(w, p + "output.LayerNorm", y + x, eps)
+        a = dense(w, p + "attention.output.dense", ctx)
+        x = norm(w, p + "attention.output.LayerNorm", a + x, eps)
+        y = F.gelu(dense(w, p + "intermediate.dense", x), approximate="tanh")
+        x = norm(w, p + "output.LayerNorm", dense(w, p + "output.dense", y) + x, eps)
     return x[:n0]
 
 
@@ -304,9 +308,13 @@ def reference_batch(arch, ckpt_dir, cfg, bigbird_variant="hf"):
 
     def run(inputs):
         if full_max is not None:
-            return [bigbird_sparse(w, cfg, torch.tensor(ids, dtype=torch.long), bigbird_variant).numpy()
-                    if len(ids) > full_max else fn(w, cfg, torch.tensor([ids], dtype=torch.long))[0].numpy()
-                    for ids in inputs]
+            out = []
+            for ids in inputs:
+                t = torch.tensor(ids, dtype=torch.long)
+                y = bigbird_sparse(w, cfg, t, bigbird_variant) if len(ids) > full_max else \
+                    fn(w, cfg, t[None])[0]
+                out.append(y.numpy())
+            return out
         n = max(len(ids) for ids in inputs)
         if all(len(ids) == n for ids in inputs):
             ids, pad = torch.tensor(inputs, dtype=torch.long), None
