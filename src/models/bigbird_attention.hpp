@@ -25,9 +25,10 @@ at::Tensor bigbird_random_blocks(int64_t n_blocks, int64_t n_random, at::Device 
 // Block-sparse attention of one sequence: q, k, v [len, heads * d] (projected, heads side by
 // side), len > (5 + 2 r) B as Hugging Face requires. `random_blocks` [nb - 2, r] int64: the key
 // block of each random slot (bigbird_random_blocks). Returns the context [len, heads * d]
-// (before the output projection).
+// (before the output projection). `onednn`: CPU tensors, products through oneDNN (grouped 1x1
+// convolutions; this platform's at::matmul uses a generic BLAS); else at::matmul (CUDA).
 at::Tensor bigbird_block_sparse_attention(const at::Tensor& q, const at::Tensor& k,
                                           const at::Tensor& v, int64_t heads, int64_t block_size,
-                                          const at::Tensor& random_blocks);
+                                          const at::Tensor& random_blocks, bool onednn);
 
 }  // namespace bend

@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "bend/core/error.hpp"
@@ -354,7 +355,8 @@ at::Tensor TransformerEncoder::Impl::attention(const Layer& l, const at::Tensor&
       const int64_t n_blocks = (len + cfg.block_size - 1) / cfg.block_size;
       const at::Tensor rand = bigbird_random_blocks(n_blocks, cfg.num_random_blocks, device);
       context.narrow(0, s0, len)
-          .copy_(bigbird_block_sparse_attention(qb, kb, vb, heads, cfg.block_size, rand));
+          .copy_(bigbird_block_sparse_attention(qb, kb, vb, heads, cfg.block_size, rand,
+                                                use_onednn));
       continue;
     }
     context.narrow(0, s0, len).copy_(attend(qb, kb, vb, distance));
@@ -411,7 +413,9 @@ TransformerEncoder::TransformerEncoder(const std::string& dir, TransformerArch a
          m.cfg.sparse_attention.c_str());
   }
   m.device = select_device(opts);
-  m.use_onednn = m.device.is_cpu() && at::hasMKLDNN();
+  // BEND_TRANSFORMER_ATEN=1 (tests): the device-agnostic ATen products (as on CUDA) on CPU too
+  m.use_onednn =
+      m.device.is_cpu() && at::hasMKLDNN() && std::getenv("BEND_TRANSFORMER_ATEN") == nullptr;
   m.head_dim = m.cfg.hidden_size / m.cfg.num_attention_heads;
   if (opts.n_threads > 0) at::set_num_threads(opts.n_threads);
   m.output = opts.output;

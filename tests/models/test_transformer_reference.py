@@ -190,6 +190,15 @@ class TransformerReference(unittest.TestCase):
                         batch_lengths=(4000, 3, 705, 640))
         self.check_case("bigbird_b16_r2", lengths=(144, 145, 333), batch_lengths=(146, 12, 500))
 
+    def test_bigbird_block_sparse_attention_aten_path(self):
+        """The ATen products CUDA runs (at::matmul), forced on CPU by BEND_TRANSFORMER_ATEN; the
+        CPU default above runs them through oneDNN."""
+        os.environ["BEND_TRANSFORMER_ATEN"] = "1"
+        try:
+            self.check_case("bigbird", lengths=(705, 4096), batch_lengths=(1000, 3))
+        finally:
+            del os.environ["BEND_TRANSFORMER_ATEN"]
+
     def test_bigbird_reference_variants_fail(self):
         """The comparison can fail: references with other random blocks (block 1 instead of
         Hugging Face's eval-mode block 0), without the global blocks or with full attention
