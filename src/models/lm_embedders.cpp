@@ -27,7 +27,7 @@ struct LmSpec {
 };
 
 // BEND's chunking of each model (docs/models.md), capped at what the checkpoint's position
-// table (or BigBird's full-attention length) allows. `bend_rules` (--rules bend): BEND's cuts
+// table allows. `bend_rules` (--rules bend): BEND's cuts
 // (DNABERT and NT: the id list cut bare; GENA-LM and GROVER: consecutive runs); else balanced.
 ChunkRule bend_chunk_rule(const LmSpec& spec, const TransformerConfig& cfg, int64_t model_max,
                           bool bend_rules) {

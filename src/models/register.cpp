@@ -77,9 +77,10 @@ void register_torch_embedders() {
   register_embedder(entry("gena-lm", "GENA-LM BERT pre-LN / BigBird; each vector x its nucleotides",
                           make_gena_lm_embedder, "hidden_size",
                           "BPE (tokenizer.json; runs of >= 10 N become one '-')",
-                          strfmt("BERT: %lld ids per input (consecutive or balanced: --rules); "
-                                 "BigBird: 704",
-                                 (long long)kGenaLmBertMaxTokens),
+                          strfmt("BERT: %lld, BigBird: %lld ids per input (consecutive or "
+                                 "balanced: --rules); BigBird block-sparse above 704",
+                                 (long long)kGenaLmBertMaxTokens,
+                                 (long long)kGenaLmBigBirdMaxTokens),
                           false, "config.json, model.safetensors, tokenizer.json"));
   register_embedder(entry("hyenadna", "HyenaDNA (Hyena operator, FFT long convolution), 1 vector per nt",
                           make_hyenadna_embedder, "d_model", "character (built in)",

@@ -15,11 +15,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
 #include "bend/models/safetensors.hpp"
+#include "bigbird_attention.hpp"
 #include "torch_zoo.hpp"
 
 namespace bend {
@@ -348,7 +350,16 @@ at::Tensor TransformerEncoder::Impl::attention(const Layer& l, const at::Tensor&
       const at::Tensor pos = at::arange(len, at::TensorOptions().dtype(at::kFloat).device(device));
       distance = (pos.unsqueeze(0) - pos.unsqueeze(1)).abs();
     }
-    context.narrow(0, s0, len).copy_(attend(qb, kb, v.narrow(0, s0, len), distance));
+    const at::Tensor vb = v.narrow(0, s0, len);
+    if (cfg.full_attention_max_tokens > 0 && len > cfg.full_attention_max_tokens) {
+      const int64_t n_blocks = (len + cfg.block_size - 1) / cfg.block_size;
+      const at::Tensor rand = bigbird_random_blocks(n_blocks, cfg.num_random_blocks, device);
+      context.narrow(0, s0, len)
+          .copy_(bigbird_block_sparse_attention(qb, kb, vb, heads, cfg.block_size, rand,
+                                                use_onednn));
+      continue;
+    }
+    context.narrow(0, s0, len).copy_(attend(qb, kb, vb, distance));
   }
   return linear(l.attn_out, context);
 }
@@ -402,7 +413,9 @@ TransformerEncoder::TransformerEncoder(const std::string& dir, TransformerArch a
          m.cfg.sparse_attention.c_str());
   }
   m.device = select_device(opts);
-  m.use_onednn = m.device.is_cpu() && at::hasMKLDNN();
+  // BEND_TRANSFORMER_ATEN=1 (tests): the device-agnostic ATen products (as on CUDA) on CPU too
+  m.use_onednn =
+      m.device.is_cpu() && at::hasMKLDNN() && std::getenv("BEND_TRANSFORMER_ATEN") == nullptr;
   m.head_dim = m.cfg.hidden_size / m.cfg.num_attention_heads;
   if (opts.n_threads > 0) at::set_num_threads(opts.n_threads);
   m.output = opts.output;
@@ -431,8 +444,9 @@ int64_t TransformerEncoder::max_tokens() const {
     n = c.arch == TransformerArch::kEsm ? c.max_position_embeddings - (c.pad_token_id + 1)
                                         : c.max_position_embeddings;
   }
-  if (c.full_attention_max_tokens > 0 && (n == 0 || c.full_attention_max_tokens < n))
-    n = c.full_attention_max_tokens;
+  // big_bird block_sparse: a long input is padded to whole blocks, which must have positions
+  if (c.full_attention_max_tokens > 0 && n > c.full_attention_max_tokens)
+    n = std::max(c.full_attention_max_tokens, n / c.block_size * c.block_size);
   return n;
 }
 
@@ -451,12 +465,8 @@ void TransformerEncoder::forward(const std::vector<const std::vector<int32_t>*>&
   for (size_t b = 0; b < inputs.size(); b++) {
     const std::vector<int32_t>& t = *inputs[b];
     if (limit > 0 && int64_t(t.size()) > limit) {
-      fail("%s encoder: input %zu of the batch has %zu tokens, more than the model's %lld%s", arch,
-           b, t.size(), (long long)limit,
-           m.cfg.full_attention_max_tokens > 0
-               ? " (BigBird block-sparse attention is not implemented; Hugging Face runs full "
-                 "attention up to this length)"
-               : "");
+      fail("%s encoder: input %zu of the batch has %zu tokens, more than the model's %lld", arch,
+           b, t.size(), (long long)limit);
     }
     for (size_t i = 0; i < t.size(); i++) {
       if (t[i] < 0 || t[i] >= m.cfg.vocab_size) {

@@ -59,8 +59,8 @@ nlohmann::json parse_json_object(const std::string& text, const std::string& whe
   return j;
 }
 
-// BigBird (Hugging Face BigBirdConfig): dense attention, or block_sparse that Hugging Face runs
-// as full attention up to (5 + 2 * num_random_blocks) * block_size tokens.
+// BigBird (Hugging Face BigBirdConfig): dense attention ("original_full"), or block_sparse that
+// Hugging Face runs as full attention up to (5 + 2 * num_random_blocks) * block_size tokens.
 void read_big_bird_fields(const ConfigReader& r, TransformerConfig& cfg) {
   cfg.hidden_act = r.string("hidden_act", "gelu_new");
   cfg.rescale_embeddings = r.boolean("rescale_embeddings", false);
@@ -69,9 +69,13 @@ void read_big_bird_fields(const ConfigReader& r, TransformerConfig& cfg) {
          r.where.c_str());
   const std::string attention_type = r.string("attention_type", "block_sparse");
   if (attention_type == "block_sparse") {
-    const int64_t block = r.integer("block_size", 64);
-    const int64_t n_random = r.integer("num_random_blocks", 3);
-    cfg.full_attention_max_tokens = (5 + 2 * n_random) * block;
+    cfg.block_size = r.integer("block_size", 64);
+    cfg.num_random_blocks = r.integer("num_random_blocks", 3);
+    if (cfg.block_size < 1 || cfg.num_random_blocks < 0) {
+      fail("%s: \"block_size\" must be >= 1 and \"num_random_blocks\" >= 0 (got %lld, %lld)",
+           r.where.c_str(), (long long)cfg.block_size, (long long)cfg.num_random_blocks);
+    }
+    cfg.full_attention_max_tokens = (5 + 2 * cfg.num_random_blocks) * cfg.block_size;
   } else if (attention_type != "original_full") {
     fail("%s: unknown \"attention_type\" \"%s\"", r.where.c_str(), attention_type.c_str());
   }

@@ -7,7 +7,8 @@ transformer_reference.py / causal_lm_reference.py and the LM heads of test_lm_ou
   DNABERT-k  [CLS] k-mers [SEP] tokenized once, the ids cut bare into 512-id pieces, outputs
              concatenated, then _repeat_embedding_vectors: k=3 [e0] E [e_last]; k=4 [e0] E
              [e_last]x2; k=5 [e0] E [e0] [e_last]x2; k=6 [e0] E [e0] [e_last]x3; [CLS]/[SEP] cut.
-  GENA-LM    the content ids cut into consecutive 510-id runs, each [CLS] run [SEP]; inner
+  GENA-LM    the content ids cut into consecutive 510-id (BigBird: 4094-id) runs, each [CLS] run
+             [SEP] (BigBird: block-sparse attention above 704 ids, transformer_reference); inner
              special vectors dropped; each token's vector repeated len(token) times. A row with
              a run of >= 10 N ('-', len 1) comes out shorter than the sequence: BEND's scripts
              drop it; bend keeps it with '-' repeated over its N run (checked here).
@@ -52,6 +53,9 @@ CHECKPOINTS = {  # name: (arch, config.json, tokenizer file, config keys beyond 
     **{f"dnabert{k}": ("bert", os.path.join(TOK, f"dnabert-{k}", "config.json"),
                        os.path.join(TOK, f"dnabert-{k}", "vocab.txt"), {}) for k in (3, 4, 5, 6)},
     "gena": ("bert", GENA_CONFIG, os.path.join(TOK, "gena-lm-t2t-32k", "tokenizer.json"), {}),
+    "bigbird": ("bert", os.path.join(DATA, "configs", "gena-lm",
+                                     "hf_bigbird_L12-H768-A12-V32k-L4096.json"),
+                os.path.join(TOK, "gena-lm-t2t-32k", "tokenizer.json"), {}),
     "dnabert2": ("mosaic-bert", os.path.join(TOK, "dnabert2", "config.json"),
                  os.path.join(TOK, "dnabert2", "tokenizer.json"),
                  {"num_attention_heads": 12, "hidden_size": 48}),
@@ -224,7 +228,7 @@ class BendRules(unittest.TestCase):
                 corr, _ = self.embed("dnabert", d, seqs[:1] + seqs[4:5], "--rules", "corrected")
                 self.assertGreater(float(np.abs(corr[1] - got[4]).max()), 1e-3)
 
-    def gena_case(self, name, d, cfg, seqs, got=None):
+    def gena_case(self, name, d, cfg, seqs, got=None, max_length=510):
         with open(os.path.join(TOK, "gena-lm-t2t-32k", "tokenizer.json")) as f:
             tj = json.load(f)
         strings = {i: t for t, i in tj["model"]["vocab"].items()}
@@ -236,7 +240,7 @@ class BendRules(unittest.TestCase):
         for s, g in zip(seqs, got):
             ids, spans = tokenize("bpe", d, s)
             tokens = [strings[i] for i in ids]
-            w = bend_gena(model, ids, tokens, ids[0], ids[-1])
+            w = bend_gena(model, ids, tokens, ids[0], ids[-1], max_length)
             if w.shape[0] != len(s):
                 # BEND: '-' (>= 10 N) counts 1: the row is shorter and BEND's scripts drop it.
                 # bend keeps it: the same token vectors, '-' repeated over its N run.
@@ -262,6 +266,22 @@ class BendRules(unittest.TestCase):
         got, _ = self.embed("gena-lm", d, seqs[1:2])
         corrected, _ = self.embed("gena-lm", d, seqs[1:2], "--rules", "corrected")
         self.assertGreater(float(np.abs(corrected[0] - got[0]).max()), 1e-3)  # balanced runs
+
+    def test_gena_lm_bigbird_consecutive_4094_id_chunks(self):
+        """BigBird (GENALMEmbedder's max_length 4096 - 2): 6976 content ids -> [CLS] 4094 [SEP]
+        + [CLS] 2882 [SEP], both block-sparse (> 704 ids); 4094 + a run short enough for full
+        attention; one short row."""
+        d, cfg = self.ckpt("bigbird")
+        seqs = [self.region(100000, 45000), self.region(200000, 29500), self.region(40000, 300)]
+        got, packed = self.embed("gena-lm", d, seqs)
+        self.gena_case("gena-lm bigbird --rules bend", d, cfg, seqs, got=got, max_length=4094)
+        self.assertEqual(self.chunk_sizes(packed[0]), [4096, 2884])
+        second = self.chunk_sizes(packed[1])
+        self.assertEqual(second[0], 4096)
+        self.assertLessEqual(second[1], 704)
+        corrected, packed = self.embed("gena-lm", d, seqs[:1], "--rules", "corrected")
+        self.assertEqual(self.chunk_sizes(packed[0]), [3490, 3490])  # balanced runs
+        self.assertGreater(float(np.abs(corrected[0] - got[0]).max()), 1e-3)
 
     def test_nt_v1_v2_pieces_and_bare_id_cuts(self):
         for name, piece, max_tokens, region in (("nt1", 5994, 1000, (8000, 7000)),

@@ -108,6 +108,11 @@ TEST_CASE("real config files parse with the Hugging Face defaults", "[transforme
   CHECK(bigbird.model_type == "big_bird");
   CHECK(bigbird.hidden_act == "gelu_new");
   CHECK(bigbird.full_attention_max_tokens == (5 + 2 * 3) * 64);
+  CHECK(bigbird.block_size == 64);
+  CHECK(bigbird.num_random_blocks == 3);
+  const TransformerConfig bigbird_full = parse(
+      "{\"vocab_size\": 9, \"model_type\": \"big_bird\", \"attention_type\": \"original_full\"}");
+  CHECK(bigbird_full.full_attention_max_tokens == 0);  // full attention at every length
 
   const TransformerConfig dnabert2 = bend::read_transformer_config(
       test_data("tokenizers/dnabert2/config.json"), TransformerArch::kMosaicBert);
@@ -141,6 +146,10 @@ TEST_CASE("bad configs are refused naming the file and the key", "[transformer]"
       Catch::Contains("\"relative_key\" is not supported"));
   CHECK_THAT(error_of([] { parse("{\"vocab_size\": 9, \"hidden_act\": \"relu\"}"); }),
              Catch::Contains("\"relu\" is not supported"));
+  CHECK_THAT(error_of([] {
+               parse("{\"vocab_size\": 9, \"model_type\": \"big_bird\", \"block_size\": 0}");
+             }),
+             Catch::Contains("cfg.json: \"block_size\" must be >= 1"));
   CHECK_THAT(error_of([] { parse("{\"vocab_size\": 9, \"model_type\": \"esm\"}"); }),
              Catch::Contains("\"model_type\": \"esm\" is not a bert configuration"));
   CHECK_THAT(error_of([] { parse("{\"vocab_size\": 9}", TransformerArch::kEsm); }),

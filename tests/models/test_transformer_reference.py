@@ -4,7 +4,8 @@ Each checkpoint is written by bend (tool_transformer init) from a real config.js
 tests/data (DNABERT-6, DNABERT-2, GENA-LM pre-LN / last-LN / rotary, BigBird) or from the
 Nucleotide Transformer configs in tests/models/configs, shrunk to a few small layers, with
 seeded weights. The reference (transformer_reference.py) reads the same model.safetensors.
-Required: max |bend - reference| <= 1e-4 (float32) at two lengths, alone and in padded batches.
+Required: max |bend - reference| <= 1e-4 (float32) at two lengths, alone and in padded batches;
+BigBird also at the lengths around its switch to block-sparse attention and up to 4096 tokens.
 """
 import json
 import os
@@ -41,6 +42,11 @@ CASES = {
     "gena_rotary": ("bert", os.path.join(GENA, "L12-H768-A12-V32k-L4096-preln-sparse-rope.json"),
                     {"sparse_config_cls": None, "rotary_dim": 12}),
     "bigbird": ("bert", os.path.join(GENA, "hf_bigbird_L12-H768-A12-V32k-L4096.json"), {}),
+    # smaller blocks, 2 random blocks: full attention up to (5 + 2 * 2) * 16 = 144 tokens
+    "bigbird_b16_r2": ("bert", os.path.join(GENA, "hf_bigbird_L12-H768-A12-V32k-L4096.json"),
+                       {"block_size": 16, "num_random_blocks": 2}),
+    "bigbird_full": ("bert", os.path.join(GENA, "hf_bigbird_L12-H768-A12-V32k-L4096.json"),
+                     {"attention_type": "original_full"}),
     "nt_v1": ("esm", os.path.join(HERE, "configs", "nt-v1-small.json"), {}),
     "nt_v1_emb_ln": ("esm", os.path.join(HERE, "configs", "nt-v1-small.json"),
                      {"emb_layer_norm_before": True, "token_dropout": False}),
@@ -174,6 +180,41 @@ class TransformerReference(unittest.TestCase):
 
     def test_bigbird_full_attention(self):
         self.check_case("bigbird", lengths=(3, 704), batch_lengths=(300, 7))
+        self.check_case("bigbird_full", lengths=(5, 2000), batch_lengths=(800, 9))
+
+    def test_bigbird_block_sparse_attention(self):
+        """Hugging Face switches to block-sparse attention above (5 + 2 r) block_size = 704
+        tokens: 705 (padded to 768), a non-multiple of 64, 1024 (its "paper plan" length), the
+        4096 of the position table; in a batch beside short inputs (full attention each)."""
+        self.check_case("bigbird", lengths=(704, 705, 1000, 1024, 4096),
+                        batch_lengths=(4000, 3, 705, 640))
+        self.check_case("bigbird_b16_r2", lengths=(144, 145, 333), batch_lengths=(146, 12, 500))
+
+    def test_bigbird_block_sparse_attention_aten_path(self):
+        """The ATen products CUDA runs (at::matmul), forced on CPU by BEND_TRANSFORMER_ATEN; the
+        CPU default above runs them through oneDNN."""
+        os.environ["BEND_TRANSFORMER_ATEN"] = "1"
+        try:
+            self.check_case("bigbird", lengths=(705, 4096), batch_lengths=(1000, 3))
+        finally:
+            del os.environ["BEND_TRANSFORMER_ATEN"]
+
+    def test_bigbird_reference_variants_fail(self):
+        """The comparison can fail: references with other random blocks (block 1 instead of
+        Hugging Face's eval-mode block 0), without the global blocks or with full attention
+        differ from bend by far more than the tolerance."""
+        arch, d, cfg = self.checkpoint("bigbird")
+        ids = random_ids(random.Random(11), 900, cfg)
+        got = self.forward(arch, d, [ids], n_alone=1)[0]
+        self.assertLessEqual(float(np.abs(ref.reference(arch, d, cfg)(ids) - got).max()), TOL)
+        full = dict(cfg, attention_type="original_full")  # what bend ran before: full attention
+        variants = [("rand1", ref.reference(arch, d, cfg, "rand1")),
+                    ("no_global", ref.reference(arch, d, cfg, "no_global")),
+                    ("full attention", ref.reference(arch, d, full))]
+        for variant, model in variants:
+            diff = float(np.abs(model(ids) - got).max())
+            print(f"  bigbird reference variant {variant}: max |bend - variant| = {diff:.2e}")
+            self.assertGreater(diff, 100 * TOL, variant)
 
     def test_nucleotide_transformer_v1_token_dropout(self):
         self.check_case("nt_v1", lengths=(4, 1000))
@@ -190,7 +231,7 @@ class TransformerReference(unittest.TestCase):
     def test_too_long_inputs_are_refused(self):
         cases = [("dnabert6", 513, "more than the model's 512"),
                  ("nt_v1", 1001, "more than the model's 1000"),
-                 ("bigbird", 705, "block-sparse attention is not implemented")]
+                 ("bigbird", 4097, "more than the model's 4096")]
         commands = []
         for name, n, _ in cases:
             p = os.path.join(self.tmp.name, f"long_{name}.txt")

@@ -1,8 +1,8 @@
 """Independent python3-torch references of the transformer encoders bend runs in LibTorch.
 
 Written from the published architectures (Devlin et al. BERT; GENA-LM's pre-layer-norm BERT;
-Hugging Face BigBird with full attention; ESM / Nucleotide Transformer v1 and v2; MosaicBERT as
-DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
+Hugging Face BigBird with full and block-sparse attention; ESM / Nucleotide Transformer v1 and
+v2; MosaicBERT as DNABERT-2 uses it), reading Hugging Face tensor names from model.safetensors with the json +
 numpy parser of test_resnetlm_reference. Where torch has the layer (nn.TransformerEncoderLayer:
 post-LN BERT, pre-LN GENA-LM and ESM v1) the reference uses it; rotary, ALiBi and gated MLPs are
 written out here. bert / esm / mosaic run a batch: ids [batch, n] (right-padded), pad [batch, n]
@@ -111,6 +111,17 @@ def attention(w, p, x, heads, rot=None, base=10000.0, bias=None, fused=False, pa
     return dense(w, p + "attention.output.dense", ctx)
 
 
+def bert_embeddings(w, cfg, ids):
+    """LN(word (x sqrt(hidden) for BigBird's rescale_embeddings) + type 0 + position 0..n-1)."""
+    x = w("embeddings.word_embeddings.weight")[ids]
+    if cfg.get("model_type") == "big_bird" and cfg.get("rescale_embeddings", False):
+        x = x * cfg["hidden_size"] ** 0.5
+    x = x + w("embeddings.token_type_embeddings.weight")[0]
+    if cfg.get("position_embedding_type", "absolute") == "absolute":
+        x = x + w("embeddings.position_embeddings.weight")[: ids.shape[-1]]
+    return norm(w, "embeddings.LayerNorm", x, cfg.get("layer_norm_eps", 1e-12))
+
+
 @torch.no_grad()
 def bert(w, cfg, ids, pad=None):
     """BERT / GENA-LM (pre_layer_norm, last_layer_norm, rotary) / BigBird (full attention)."""
@@ -118,13 +129,7 @@ def bert(w, cfg, ids, pad=None):
     big_bird = cfg.get("model_type") == "big_bird"
     act = cfg.get("hidden_act", "gelu_new" if big_bird else "gelu")
     pos = cfg.get("position_embedding_type", "absolute")
-    x = w("embeddings.word_embeddings.weight")[ids]
-    if big_bird and cfg.get("rescale_embeddings", False):
-        x = x * cfg["hidden_size"] ** 0.5
-    x = x + w("embeddings.token_type_embeddings.weight")[0]
-    if pos == "absolute":
-        x = x + w("embeddings.position_embeddings.weight")[: ids.shape[-1]]
-    x = norm(w, "embeddings.LayerNorm", x, eps)
+    x = bert_embeddings(w, cfg, ids)
     pre = cfg.get("pre_layer_norm", False)
     tanh_gelu = (lambda t: F.gelu(t, approximate="tanh"))
     for i in range(cfg["num_hidden_layers"]):
@@ -179,6 +184,82 @@ def esm(w, cfg, ids, pad=None):
     return norm(w, "encoder.emb_layer_norm_after", x, eps)
 
 
+# ---- BigBird block-sparse attention --------------------------------------------------------
+# Written from the description of Hugging Face's BigBirdBlockSparseAttention (eval mode), as a
+# list of key blocks per query block rather than its five batched parts: the sequence is padded
+# with pad_token_id to whole blocks (positions continue), padding keys are masked; query blocks
+# 0 and nb-1 see every key; query block i in 1..nb-2 sees global blocks 0 and nb-1, its window
+# i-1, i, i+1 (clipped to 1..nb-2) and r random blocks. transformers >= 4.30 takes block 0 for
+# every random slot when not training, so block 0's keys count 1 + r times in those softmaxes.
+
+def bigbird_full_attention_max(cfg):
+    """Inputs up to this many tokens run full attention (Hugging Face's switch); None when the
+    config has no block-sparse attention."""
+    if cfg.get("model_type") != "big_bird":
+        return None
+    if cfg.get("attention_type", "block_sparse") != "block_sparse":
+        return None
+    return (5 + 2 * cfg.get("num_random_blocks", 3)) * cfg.get("block_size", 64)
+
+
+def bigbird_layout(nb, r, variant="hf"):
+    """Key blocks (repeats allowed) of each of the nb query blocks. Variants that must NOT match
+    bend (the tests show they fail): "rand1" takes block 1 for the random slots, "no_global"
+    drops the global key blocks of query blocks 1..nb-2."""
+    rand_block = 1 if variant == "rand1" else 0
+    rows = []
+    for i in range(nb):
+        if i in (0, nb - 1):
+            rows.append(list(range(nb)))
+            continue
+        window = {max(i - 1, 1), i, min(i + 1, nb - 2)}
+        if i == 1:
+            window.add(2)
+        if i == nb - 2:
+            window.add(nb - 3)
+        keys = window if variant == "no_global" else window | {0, nb - 1}
+        rows.append(sorted(keys) + [rand_block] * r)
+    return rows
+
+
+def block_sparse_attention(q, k, v, key_pad, bs, layout):
+    """q, k, v [heads, n, d] (n = len(layout) * bs), key_pad [n] bool -> context [heads, n, d]:
+    query block i attends to the keys of blocks layout[i], padding keys excluded."""
+    out = torch.empty_like(q)
+    for i, blocks in enumerate(layout):
+        idx = torch.cat([torch.arange(j * bs, (j + 1) * bs) for j in blocks])
+        s = q[:, i * bs:(i + 1) * bs] @ k[:, idx].transpose(-1, -2) / math.sqrt(q.shape[-1])
+        s = s.masked_fill(key_pad[idx][None, None, :], float("-inf"))
+        out[:, i * bs:(i + 1) * bs] = torch.softmax(s, -1) @ v[:, idx]
+    return out
+
+
+@torch.no_grad()
+def bigbird_sparse(w, cfg, ids, variant="hf"):
+    """BigBirdModel (post-LN, gelu_new) with block-sparse attention on one input ids [n0]:
+    padded to whole blocks, run, padding cut. -> [n0, hidden]"""
+    bs, r = cfg.get("block_size", 64), cfg.get("num_random_blocks", 3)
+    heads, h = cfg["num_attention_heads"], cfg["hidden_size"]
+    eps = cfg.get("layer_norm_eps", 1e-12)
+    n0 = ids.shape[-1]
+    n = -(-n0 // bs) * bs
+    padded = torch.full((n,), cfg.get("pad_token_id", 0), dtype=torch.long)
+    padded[:n0] = ids
+    key_pad = torch.arange(n) >= n0
+    layout = bigbird_layout(n // bs, r, variant)
+    x = bert_embeddings(w, cfg, padded)  # [n, h]
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"encoder.layer.{i}."
+        q, k, v = (dense(w, p + "attention.self." + m, x).reshape(n, heads, h // heads)
+                   .transpose(0, 1) for m in ("query", "key", "value"))  # [heads, n, d]
+        ctx = block_sparse_attention(q, k, v, key_pad, bs, layout).transpose(0, 1).reshape(n, h)
+        a = dense(w, p + "attention.output.dense", ctx)
+        x = norm(w, p + "attention.output.LayerNorm", a + x, eps)
+        y = F.gelu(dense(w, p + "intermediate.dense", x), approximate="tanh")
+        x = norm(w, p + "output.LayerNorm", dense(w, p + "output.dense", y) + x, eps)
+    return x[:n0]
+
+
 def alibi_slopes(n):
     """ALiBi slopes (Press et al. 2022): 2^(-8i/n), i = 1..n, for n a power of two; otherwise
     those of the power of two below, then every other slope of the power of two above."""
@@ -208,20 +289,32 @@ def mosaic(w, cfg, ids, pad=None):
     return x
 
 
-def reference(arch, ckpt_dir, cfg):
+def reference(arch, ckpt_dir, cfg, bigbird_variant="hf"):
     """A function ids -> [n, hidden] numpy for the checkpoint in ckpt_dir."""
-    fn = reference_batch(arch, ckpt_dir, cfg)
+    fn = reference_batch(arch, ckpt_dir, cfg, bigbird_variant)
     return lambda ids: fn([ids])[0]
 
 
-def reference_batch(arch, ckpt_dir, cfg):
+def reference_batch(arch, ckpt_dir, cfg, bigbird_variant="hf"):
     """A function [ids, ...] -> [[n_i, hidden] numpy, ...] running the inputs as one batch,
-    right-padded with pad_token_id and masked, for the checkpoint in ckpt_dir."""
+    right-padded with pad_token_id and masked, for the checkpoint in ckpt_dir. BigBird with
+    block-sparse attention runs each input alone (Hugging Face picks full or block-sparse
+    attention per batch by its padded length; BEND embeds one sequence at a time):
+    block-sparse beyond bigbird_full_attention_max tokens (layout variant bigbird_variant)."""
     prefix = {"bert": "bert.", "esm": "esm.", "mosaic-bert": "bert."}[arch]
     w = Weights(os.path.join(ckpt_dir, "model.safetensors"), prefix)
     fn = {"bert": bert, "esm": esm, "mosaic-bert": mosaic}[arch]
+    full_max = bigbird_full_attention_max(cfg) if arch == "bert" else None
 
     def run(inputs):
+        if full_max is not None:
+            out = []
+            for ids in inputs:
+                t = torch.tensor(ids, dtype=torch.long)
+                y = bigbird_sparse(w, cfg, t, bigbird_variant) if len(ids) > full_max else \
+                    fn(w, cfg, t[None])[0]
+                out.append(y.numpy())
+            return out
         n = max(len(ids) for ids in inputs)
         if all(len(ids) == n for ids in inputs):
             ids, pad = torch.tensor(inputs, dtype=torch.long), None

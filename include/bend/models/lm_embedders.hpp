@@ -6,8 +6,8 @@
 //               12282 bp, inputs of <= 1000 / 2048 ids.
 //   "dnabert2"  DNABERT-2 (MosaicBERT; tokenizer.json): pieces of 10000 bp, no token limit.
 //   "gena-lm"   GENA-LM (tokenizer.json): BERT pre-LN, inputs of <= 512 ids; BigBird
-//               (model_type big_bird) <= 4096 ids, capped at 704 where Hugging Face runs full
-//               attention (block-sparse attention is not implemented).
+//               (model_type big_bird) <= 4096 ids, block-sparse attention above 704 as
+//               Hugging Face runs it (full attention up to there).
 //   "grover"    GROVER (BERT; vocab.txt, greedy longest match as BEND's max_match_tokenize):
 //               inputs of <= 512 ids ([CLS] + 510 tokens + [SEP]).
 // Every input carries its special tokens (encode_chunks); a smaller position table in the
@@ -35,7 +35,7 @@ constexpr int64_t kNtV1MaxTokens = 1000;    // ids per input, <cls> included
 constexpr int64_t kNtV2MaxTokens = 2048;
 constexpr int64_t kDnabert2ChunkBp = 10000;        // bp tokenized together
 constexpr int64_t kGenaLmBertMaxTokens = 512;      // ids per input, [CLS]/[SEP] included
-constexpr int64_t kGenaLmBigBirdMaxTokens = 4096;  // (capped at BigBird's full attention: 704)
+constexpr int64_t kGenaLmBigBirdMaxTokens = 4096;  // BEND's max_length 4096 - 2 + [CLS]/[SEP]
 constexpr int64_t kGroverMaxTokens = 512;          // ids per input, [CLS]/[SEP] included
 
 // Each factory loads opts.checkpoint_dir and throws bend::Error naming the file that is

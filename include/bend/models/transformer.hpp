@@ -6,8 +6,10 @@
 //           GENA-LM BERT with "pre_layer_norm": x = x + Attn(LN1(x)); x = x + W2 act(W1 LN2(x));
 //             LN after the last layer when "last_layer_norm" (default: = pre_layer_norm);
 //             "position_embedding_type": "rotary" rotates the first rotary_dim dims of each head.
-//           BigBird ("model_type": "big_bird", GENA-LM bigbird): BERT with gelu_new; block-sparse
-//             attention is refused beyond the length where Hugging Face itself runs full attention.
+//           BigBird ("model_type": "big_bird", GENA-LM bigbird): BERT with gelu_new; with
+//             "attention_type": "block_sparse", inputs longer than (5 + 2 num_random_blocks)
+//             block_size tokens run Hugging Face's block-sparse attention (eval mode: the random
+//             blocks are block 0; src/models/bigbird_attention.hpp), shorter ones full attention.
 //   kEsm    ESM (Nucleotide Transformer): emb = word (+ learned position, ids from pad_token_id+1)
 //           per layer, pre-LN: x = x + Attn(LN1(x)) with q scaled by d^-0.5 (then rotary, NT v2);
 //           x = x + FFN(LN2(x)); LN after the last layer. FFN: W2 gelu(W1 x) (v1) or, when the
@@ -65,7 +67,11 @@ struct TransformerConfig {
   bool gated_ffn = false;                 // kEsm v2 (SwiGLU); always true for kMosaicBert (GeGLU)
   bool ffn_bias = true;                   // kEsm: add_bias_fnn (v2: false)
   bool rescale_embeddings = false;        // big_bird: word embeddings * sqrt(hidden_size)
-  int64_t full_attention_max_tokens = 0;  // big_bird block_sparse: longest input run (0 = any)
+  int64_t block_size = 0;                 // big_bird block_sparse: tokens per block (0: none)
+  int64_t num_random_blocks = 0;          // big_bird block_sparse: random key blocks per query
+  int64_t full_attention_max_tokens = 0;  // big_bird block_sparse: inputs up to this long run
+                                          // full attention ((5 + 2 r) block_size), longer ones
+                                          // block-sparse; 0 = always full attention
   std::string sparse_attention;           // non-empty: unsupported sparse attention (why refused)
   double initializer_range = 0.02;        // std of the seeded weights
   bool tie_word_embeddings = true;        // MLM decoder = word embeddings when none is stored
@@ -170,7 +176,8 @@ class TransformerEncoder {
 
   const TransformerConfig& config() const;
   // Most tokens (special tokens included) one input may have: the position table's rows
-  // (kEsm: minus pad_token_id + 1), big_bird's full-attention limit; 0 when unlimited.
+  // (kEsm: minus pad_token_id + 1; big_bird block_sparse: whole blocks of them, as Hugging Face
+  // pads a block-sparse input to a multiple of block_size); 0 when unlimited.
   int64_t max_tokens() const;
   // Width of each output row: hidden_size, vocab_size (logits) or 1 (loss).
   int64_t output_dim() const;
