@@ -1,6 +1,24 @@
 #include "batch_loader.hpp"
 
+#include <algorithm>
+
 namespace bend {
+
+void pad_to_global_batch(Batch& b, int rank, int size, const SumInt64OverRanks& sum) {
+  if (size <= 1) return;
+  std::vector<int64_t> v(static_cast<size_t>(2 * size), 0);  // [size, 2] each rank's longest row, label
+  if (b.n > 0) {
+    v[static_cast<size_t>(2 * rank)] = b.max_len;
+    v[static_cast<size_t>(2 * rank + 1)] = b.label_shape.size() >= 2 ? b.label_shape[1] : 0;
+  }
+  sum(v.data(), 2 * size);
+  int64_t len = 0, label_len = 0;
+  for (int r = 0; r < size; ++r) {
+    len = std::max(len, v[static_cast<size_t>(2 * r)]);
+    label_len = std::max(label_len, v[static_cast<size_t>(2 * r + 1)]);
+  }
+  pad_batch_to(b, len, label_len);
+}
 
 Batch BatchPool::take() {
   std::lock_guard<std::mutex> lock(mutex_);

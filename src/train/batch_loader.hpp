@@ -32,6 +32,18 @@ inline std::pair<int64_t, int64_t> rank_slice(int64_t begin, int64_t end, int ra
   return {lo, lo + base + (rank < extra ? 1 : 0)};
 }
 
+// Sums `n` int64 values element-wise over every rank, in place (Comm::allreduce_sum in bend train).
+using SumInt64OverRanks = std::function<void(int64_t* values, int n)>;
+
+// BEND collates each global batch in one process: every row zero-padded to the longest row of
+// the whole batch, every label to its longest label. Rank `rank` of `size` holds a slice `b` of
+// it, padded to the slice's own longest row; this pads it to the global batch's (pad_batch_to),
+// found with one `sum` of 2 * size values (each rank fills its own two). Every rank calls it for
+// every batch, an empty slice too; one rank: nothing to do. Without it, the rows next to a
+// slice's end would see different padding for every rank count: the head's 'same' convolutions
+// carry the padding's activations (GELU(bias) after the first) into a row's last positions.
+void pad_to_global_batch(Batch& b, int rank, int size, const SumInt64OverRanks& sum);
+
 // Used batches whose buffers are refilled instead of allocated (a 64 x 512 x 256 float32 batch
 // is 32 MiB: fresh memory costs a zero-fill or page faults on every batch). Thread-safe.
 class BatchPool {

@@ -68,6 +68,7 @@ class TrainRun {
   void sum_gradients();
   void save_epoch(const EpochRecord& rec);
   torch::Tensor logits_of(Batch& b);
+  void pad_global(Batch& b);
   void make_head(const AdamW::Options& o);
   NamedTensors checkpoint_tensors();
   void set_train_step(int epoch, int64_t step);
@@ -347,6 +348,13 @@ void TrainRun::set_train_step(int epoch, int64_t step) {
   model_->set_step(info);
 }
 
+// This rank's slice of a global batch, padded to the global batch's longest row and label
+// (pad_to_global_batch): a row's logits do not depend on how many ranks share its batch.
+void TrainRun::pad_global(Batch& b) {
+  Comm* comm = &comm_;
+  pad_to_global_batch(b, comm_.rank(), comm_.size(), [comm](int64_t* v, int n) { comm->allreduce_sum(v, n); });
+}
+
 torch::Tensor TrainRun::logits_of(Batch& b) {
   return model_logits(*model_, b, device_);
 }
@@ -472,6 +480,7 @@ double TrainRun::train_epoch(int epoch) {
     const bool more = loader.next(b);
     data_s_ += wall_seconds() - t_wait;
     if (!more) break;
+    pad_global(b);  // the whole global batch's padding, as BEND's one process pads it
     ++step;
     // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers
     double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
@@ -552,6 +561,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
   Batch b;
   int64_t n_batches = 0;
   while (loader.next(b)) {
+    pad_global(b);
     ++n_batches;
     double parts[2] = {0, 0};
     if (b.n > 0) {
