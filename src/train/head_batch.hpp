@@ -72,7 +72,7 @@ uint32_t fill_deferred_row(Batch& b, const DeferredRow& d);
 // first axis to `label_len` (kLabelPad; ignored for scalar labels), in either layout: each row
 // then lies as collate() lays it out in a batch whose longest row has `len` positions and longest
 // label `label_len`. Used to pad a rank's slice of a global batch to the whole batch's longest
-// row (pad_to_global_batch, batch_loader.hpp). Throws bend::Error when len or label_len is
+// row (GlobalPadding, batch_loader.hpp). Throws bend::Error when len or label_len is
 // shorter than the batch's own. An empty batch (n == 0) is left alone.
 void pad_batch_to(Batch& b, int64_t len, int64_t label_len);
 

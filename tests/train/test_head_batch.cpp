@@ -1,7 +1,7 @@
 // HeadBatchBuilder (the training loader's collate) against collate() and a plain transposing loop
 // written here: same batch, inputs [n, dim, max_len] below dim 128 and collate()'s own
 // [n, max_len, dim] from 128, zero padding, borrowed inputs, same errors; and a rank's slice padded
-// to the whole batch's longest row (pad_batch_to, pad_to_global_batch) equals those rows of collate().
+// to the whole batch's longest row (pad_batch_to, GlobalPadding) equals those rows of collate().
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -265,7 +265,7 @@ TEST_CASE("pad_batch_to: a slice padded to the whole batch's longest row is thos
   }
 }
 
-TEST_CASE("pad_to_global_batch: every rank's slice padded to the global batch's longest row") {
+TEST_CASE("GlobalPadding: every rank's slice padded to the global batch's longest row") {
   std::mt19937 rng(22);
   const int64_t lengths[] = {5, 17, 3, 8, 11, 4, 2};
   std::vector<bend::Sample> samples;
@@ -274,45 +274,34 @@ TEST_CASE("pad_to_global_batch: every rank's slice padded to the global batch's 
   bend::collate(samples, all);
   for (int size : {1, 2, 3, 8}) {
     INFO(size << " ranks");
-    // every rank's slice, then the sum the ranks' allreduce would give
+    // every rank puts its slice's shape into its slots; the sum an allreduce would give
     std::vector<bend::Batch> slices(static_cast<size_t>(size));
     bend::HeadBatchBuilder builder;
+    const int n_values = bend::GlobalPadding(0, size).n_values();
+    CHECK(n_values == (size > 1 ? 2 * size : 0));
+    std::vector<double> sum(static_cast<size_t>(n_values), 0.0), mine(static_cast<size_t>(n_values), -1.0);
     for (int r = 0; r < size; ++r) {
       auto s = bend::rank_slice(0, 7, r, size);
-      build(builder, std::vector<bend::Sample>(samples.begin() + s.first, samples.begin() + s.second),
-            slices[static_cast<size_t>(r)]);
+      bend::Batch& b = slices[static_cast<size_t>(r)];
+      build(builder, std::vector<bend::Sample>(samples.begin() + s.first, samples.begin() + s.second), b);
+      bend::GlobalPadding(r, size).put(b.n > 0 ? b.max_len : 0, b.n > 0 ? b.label_shape[1] : 0, mine.data());
+      for (int k = 0; k < n_values; ++k) sum[static_cast<size_t>(k)] += mine[static_cast<size_t>(k)];
     }
-    std::vector<std::vector<int64_t>> sent(static_cast<size_t>(size));
-    std::vector<int64_t> total;
-    for (int pass = 0; pass < 2; ++pass) {  // 1: collect what each rank sends; 2: hand out the sum
-      for (int r = 0; r < size; ++r) {
-        bend::Batch b = slices[static_cast<size_t>(r)];
-        bend::pad_to_global_batch(b, r, size, [&](int64_t* v, int n) {
-          if (pass == 0) {
-            sent[static_cast<size_t>(r)].assign(v, v + n);
-            return;
-          }
-          std::copy(total.begin(), total.end(), v);
-        });
-        if (pass == 0) continue;
-        auto s = bend::rank_slice(0, 7, r, size);
-        if (s.first == s.second) {
-          CHECK(b.n == 0);
-          continue;
-        }
-        const bend::Batch want = rows_of(all, s.first, s.second);
-        CHECK(b.max_len == 17);
-        CHECK(b.label_shape == want.label_shape);
-        CHECK(b.labels == want.labels);
-        CHECK(b.inputs == reference_channels_first(want));
+    for (int r = 0; r < size; ++r) {
+      bend::GlobalPadding padding(r, size);
+      padding.take(sum.data());
+      bend::Batch& b = slices[static_cast<size_t>(r)];
+      padding.pad(b);
+      auto s = bend::rank_slice(0, 7, r, size);
+      if (s.first == s.second) {
+        CHECK(b.n == 0);
+        continue;
       }
-      if (pass == 0 && size > 1) {
-        total.assign(sent[0].size(), 0);
-        for (const auto& v : sent) {
-          REQUIRE(v.size() == total.size());
-          for (size_t k = 0; k < v.size(); ++k) total[k] += v[k];
-        }
-      }
+      const bend::Batch want = rows_of(all, s.first, s.second);
+      CHECK(b.max_len == 17);
+      CHECK(b.label_shape == want.label_shape);
+      CHECK(b.labels == want.labels);
+      CHECK(b.inputs == reference_channels_first(want));
     }
   }
 }
