@@ -68,8 +68,8 @@ class TrainRun {
   void sum_gradients();
   void save_epoch(const EpochRecord& rec);
   torch::Tensor logits_of(Batch& b);
-  void start_padding(BatchLoader& loader, GlobalPadding& padding);
-  void peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v);
+  void start_padding(BatchLoader& loader, GlobalPadding& padding, double* waited);
+  void peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v, double* waited);
   void make_head(const AdamW::Options& o);
   NamedTensors checkpoint_tensors();
   void set_train_step(int epoch, int64_t step);
@@ -351,22 +351,22 @@ void TrainRun::set_train_step(int epoch, int64_t step) {
 
 // The global shape of a pass's first batch (GlobalPadding): one sum of its own; the later
 // batches' shapes travel in each step's loss sum (peek_next).
-void TrainRun::start_padding(BatchLoader& loader, GlobalPadding& padding) {
+void TrainRun::start_padding(BatchLoader& loader, GlobalPadding& padding, double* waited) {
   if (padding.n_values() == 0) return;
   std::vector<double> v(static_cast<size_t>(padding.n_values()));
-  peek_next(loader, padding, v.data());
+  peek_next(loader, padding, v.data(), waited);
   comm_.allreduce_sum(v.data(), padding.n_values());
   padding.take(v.data());
 }
 
-// This rank's shape of the batch after the current one into v (GlobalPadding::put); waits for
-// the loader, which counts as time spent getting batches.
-void TrainRun::peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v) {
+// This rank's shape of the batch after the current one into v (GlobalPadding::put); the time
+// spent waiting for the loader is added to *waited (training: time spent getting batches).
+void TrainRun::peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v, double* waited) {
   if (padding.n_values() == 0) return;
   const double t0 = wall_seconds();
   int64_t len = 0, label_len = 0;
   loader.peek_shape(len, label_len);
-  data_s_ += wall_seconds() - t0;
+  if (waited) *waited += wall_seconds() - t0;
   padding.put(len, label_len, v);
 }
 
@@ -491,7 +491,7 @@ double TrainRun::train_epoch(int epoch) {
   int64_t step = first;
   data_s_ = 0;
   GlobalPadding padding(comm_.rank(), comm_.size());  // BEND's padding of the whole global batch
-  start_padding(loader, padding);
+  start_padding(loader, padding, &data_s_);
   for (;;) {
     const double t_wait = wall_seconds();
     const bool more = loader.next(b);
@@ -514,7 +514,7 @@ double TrainRun::train_epoch(int epoch) {
       parts[0] = sum.item<double>();
       parts[1] = lp.denom;
     }
-    peek_next(loader, padding, parts.data() + 4);
+    peek_next(loader, padding, parts.data() + 4, &data_s_);
     comm_.allreduce_sum(parts.data(), static_cast<int>(parts.size()));
     padding.take(parts.data() + 4);
     note_stop(parts[2], parts[3]);
@@ -583,7 +583,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
   Batch b;
   int64_t n_batches = 0;
   GlobalPadding padding(comm_.rank(), comm_.size());
-  start_padding(loader, padding);
+  start_padding(loader, padding, nullptr);
   while (loader.next(b)) {
     padding.pad(b);
     ++n_batches;
@@ -613,7 +613,7 @@ EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
         }
       }
     }
-    peek_next(loader, padding, parts.data() + 2);
+    peek_next(loader, padding, parts.data() + 2, nullptr);
     comm_.allreduce_sum(parts.data(), static_cast<int>(parts.size()));
     padding.take(parts.data() + 2);
     r.loss += parts[1] > 0 ? parts[0] / parts[1] : 0.0;
