@@ -1,6 +1,27 @@
 #include "batch_loader.hpp"
 
+#include <algorithm>
+
 namespace bend {
+
+void GlobalPadding::put(int64_t max_len, int64_t label_len, double* v) const {
+  std::fill(v, v + n_values(), 0.0);
+  if (size_ <= 1) return;
+  v[2 * rank_] = static_cast<double>(max_len);  // exact: lengths are far below 2^53
+  v[2 * rank_ + 1] = static_cast<double>(label_len);
+}
+
+void GlobalPadding::take(const double* v) {
+  len_ = label_len_ = 0;
+  for (int r = 0; r < n_values() / 2; ++r) {
+    len_ = std::max(len_, static_cast<int64_t>(v[2 * r]));
+    label_len_ = std::max(label_len_, static_cast<int64_t>(v[2 * r + 1]));
+  }
+}
+
+void GlobalPadding::pad(Batch& b) const {
+  if (size_ > 1) pad_batch_to(b, len_, label_len_);
+}
 
 Batch BatchPool::take() {
   std::lock_guard<std::mutex> lock(mutex_);
@@ -86,11 +107,34 @@ void BatchLoader::fill_deferred(Loaded& l) {
   l.deferred.clear();  // lets go of the mappings
 }
 
+bool BatchLoader::peek_shape(int64_t& max_len, int64_t& label_len) {
+  max_len = label_len = 0;
+  if (!has_peeked_) has_peeked_ = queue_.pop(peeked_);
+  if (!has_peeked_) {
+    if (error_) std::rethrow_exception(error_);
+    return false;
+  }
+  const Batch& b = peeked_.batch;
+  if (b.n > 0) {
+    max_len = b.max_len;
+    label_len = b.label_shape.size() >= 2 ? b.label_shape[1] : 0;
+  }
+  return true;
+}
+
 bool BatchLoader::next(Batch& out) {
   pool_.give(std::move(out));
   out = Batch();
   Loaded l;
-  if (queue_.pop(l)) {
+  bool got = has_peeked_;
+  if (got) {
+    l = std::move(peeked_);
+    peeked_ = Loaded();
+    has_peeked_ = false;
+  } else {
+    got = queue_.pop(l);
+  }
+  if (got) {
     fill_deferred(l);
     out = std::move(l.batch);
     return true;

@@ -32,6 +32,33 @@ inline std::pair<int64_t, int64_t> rank_slice(int64_t begin, int64_t end, int ra
   return {lo, lo + base + (rank < extra ? 1 : 0)};
 }
 
+// BEND collates each global batch in one process: every row zero-padded to the longest row of
+// the whole batch, every label to its longest label. A rank holds a slice, padded by the loader
+// to the slice's own longest row; GlobalPadding pads it to the global batch's (pad_batch_to).
+// Without it the rows next to a slice's end would see other padding at every rank count: the
+// head's 'same' convolutions carry what the padding becomes (GELU(bias) after the first) into a
+// row's last positions. The shapes need no collective of their own: each rank's shape of the
+// NEXT batch (BatchLoader::peek_shape) travels in the sum the current step makes anyway (its
+// loss), each rank in its own 2 slots, so the sum holds every rank's values; only a pass's first
+// batch needs a sum of its own. One rank: nothing to exchange or pad.
+class GlobalPadding {
+ public:
+  GlobalPadding(int rank, int size) : rank_(rank), size_(size) {}
+  // Doubles this rank adds to a sum over ranks: 2 * size (0 on one rank).
+  int n_values() const { return size_ > 1 ? 2 * size_ : 0; }
+  // Writes this rank's part of a batch's shape (its slice's longest row and label, 0 for an
+  // empty slice) into v[0, n_values()), zeros in the other ranks' slots.
+  void put(int64_t max_len, int64_t label_len, double* v) const;
+  // Reads the global shape from the summed values: the batch the next pad() call pads.
+  void take(const double* v);
+  // Pads `b`, this rank's slice of that batch, to the global shape (n == 0: left alone).
+  void pad(Batch& b) const;
+
+ private:
+  int rank_, size_;
+  int64_t len_ = 0, label_len_ = 0;
+};
+
 // Used batches whose buffers are refilled instead of allocated (a 64 x 512 x 256 float32 batch
 // is 32 MiB: fresh memory costs a zero-fill or page faults on every batch). Thread-safe.
 class BatchPool {
@@ -42,7 +69,7 @@ class BatchPool {
   void give(Batch&& b);
 
  private:
-  static constexpr size_t kMaxKept = 4;  // in the queue (2), being filled, in the consumer's hands
+  static constexpr size_t kMaxKept = 5;  // in the queue (2), being filled, peeked, in the consumer's hands
   std::mutex mutex_;
   std::vector<Batch> kept_;
 };
@@ -65,6 +92,11 @@ class BatchLoader {
   // point into its buffers (a tensor made with from_blob). Rethrows a read error; throws
   // bend::Error naming the shard file and record when a record's data CRC does not match.
   bool next(Batch& out);
+  // The shape of this rank's part of the batch next() gives next, without handing it out (waits
+  // until it is read): its longest row and its labels' first dimension (label_shape[1], 0 for
+  // scalar labels), both 0 for an empty part; false (and zeros) after the last batch. Rethrows
+  // a read error.
+  bool peek_shape(int64_t& max_len, int64_t& label_len);
 
  private:
   struct Loaded {                      // a batch as the loader thread leaves it
@@ -81,6 +113,8 @@ class BatchLoader {
   BatchPool& pool_;
   ParallelRows parallel_;
   BoundedQueue<Loaded> queue_{2};
+  Loaded peeked_;                      // taken from the queue by peek_shape(), not yet by next()
+  bool has_peeked_ = false;
   std::exception_ptr error_;
   std::thread thread_;
 };

@@ -78,23 +78,56 @@ void HeadBatchBuilder::begin(int64_t n, Batch& out, std::vector<DeferredRow>* de
   label_len_.assign(static_cast<size_t>(n), 0);
 }
 
+namespace {
+
+// Moves `n_units` units of `old_len` positions (`per_pos` values each), laid out one after the
+// other from `base`, to units of `new_len` >= old_len positions, `fill` after each unit's old
+// values. From the last unit down: every destination lies at or above its source and above every
+// source not yet moved. `base` must hold n_units * new_len * per_pos values.
+template <typename T>
+void spread_units(T* base, int64_t n_units, int64_t old_len, int64_t new_len, int64_t per_pos, T fill) {
+  for (int64_t k = n_units - 1; k >= 0; --k) {
+    T* to = base + k * new_len * per_pos;
+    std::memmove(to, base + k * old_len * per_pos, static_cast<size_t>(old_len * per_pos) * sizeof(T));
+    std::fill(to + old_len * per_pos, to + new_len * per_pos, fill);
+  }
+}
+
+}  // namespace
+
 // Channels first, row i's channel d (unit k = i * dim + d, len values) moves from k * old_len to
 // k * new_len; rows in place, row i (unit k = i, len * dim values) from k * old_len * dim to
-// k * new_len * dim. From the last unit down: every destination lies at or above its source and
-// above every source not yet moved.
+// k * new_len * dim.
 void HeadBatchBuilder::widen(int64_t new_len) {
   Batch& b = *out_;
-  const int64_t old_len = b.max_len;
   const int64_t per_pos = b.channels_first ? 1 : b.dim;  // values per position within a unit
   const int64_t n_units = b.channels_first ? added_ * b.dim : added_;
   b.inputs.resize(static_cast<size_t>(n_ * b.dim * new_len));
-  float* base = b.inputs.data();
-  for (int64_t k = n_units - 1; k >= 0; --k) {
-    float* to = base + k * new_len * per_pos;
-    std::memmove(to, base + k * old_len * per_pos, static_cast<size_t>(old_len * per_pos) * sizeof(float));
-    std::fill(to + old_len * per_pos, to + new_len * per_pos, 0.0f);
-  }
+  spread_units(b.inputs.data(), n_units, b.max_len, new_len, per_pos, 0.0f);
   b.max_len = new_len;
+}
+
+void pad_batch_to(Batch& b, int64_t len, int64_t label_len) {
+  if (b.n == 0) return;
+  const bool seq_labels = b.label_shape.size() >= 2;  // [n, L, ...]: padded along L
+  const int64_t old_label_len = seq_labels ? b.label_shape[1] : 0;
+  if (len < b.max_len || (seq_labels && label_len < old_label_len)) {
+    fail("pad_batch_to: cannot pad a batch of %lld positions (labels %lld) to %lld (labels %lld)",
+         (long long)b.max_len, (long long)old_label_len, (long long)len, (long long)label_len);
+  }
+  if (len > b.max_len) {
+    b.inputs.resize(static_cast<size_t>(b.n * b.dim * len));
+    spread_units(b.inputs.data(), b.channels_first ? b.n * b.dim : b.n, b.max_len, len,
+                 b.channels_first ? int64_t{1} : b.dim, 0.0f);
+    b.max_len = len;
+  }
+  if (seq_labels && label_len > old_label_len) {
+    int64_t rest = 1;  // label values per position
+    for (size_t d = 2; d < b.label_shape.size(); ++d) rest *= b.label_shape[d];
+    b.labels.resize(static_cast<size_t>(b.n * label_len * rest));
+    spread_units(b.labels.data(), b.n, old_label_len, label_len, rest, kLabelPad);
+    b.label_shape[1] = label_len;
+  }
 }
 
 void HeadBatchBuilder::add(const Sample& s) {

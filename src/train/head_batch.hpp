@@ -68,6 +68,14 @@ class HeadBatchBuilder {
 // d.unchecked.check(crc). Rows may be filled concurrently.
 uint32_t fill_deferred_row(Batch& b, const DeferredRow& d);
 
+// Pads the finished batch `b` in place to `len` >= b.max_len positions (zeros) and its labels'
+// first axis to `label_len` (kLabelPad; ignored for scalar labels), in either layout: each row
+// then lies as collate() lays it out in a batch whose longest row has `len` positions and longest
+// label `label_len`. Used to pad a rank's slice of a global batch to the whole batch's longest
+// row (GlobalPadding, batch_loader.hpp). Throws bend::Error when len or label_len is
+// shorter than the batch's own. An empty batch (n == 0) is left alone.
+void pad_batch_to(Batch& b, int64_t len, int64_t label_len);
+
 // Writes the [len, dim] row-major values of `src` transposed into `dst`: dst[d * stride + l] =
 // src[l * dim + d] for l < len, and 0 for len <= l < stride (stride >= len).
 void transpose_into(const float* src, int64_t len, int64_t dim, int64_t stride, float* dst);

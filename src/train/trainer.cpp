@@ -68,6 +68,8 @@ class TrainRun {
   void sum_gradients();
   void save_epoch(const EpochRecord& rec);
   torch::Tensor logits_of(Batch& b);
+  void start_padding(BatchLoader& loader, GlobalPadding& padding, double* waited);
+  void peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v, double* waited);
   void make_head(const AdamW::Options& o);
   NamedTensors checkpoint_tensors();
   void set_train_step(int epoch, int64_t step);
@@ -347,6 +349,27 @@ void TrainRun::set_train_step(int epoch, int64_t step) {
   model_->set_step(info);
 }
 
+// The global shape of a pass's first batch (GlobalPadding): one sum of its own; the later
+// batches' shapes travel in each step's loss sum (peek_next).
+void TrainRun::start_padding(BatchLoader& loader, GlobalPadding& padding, double* waited) {
+  if (padding.n_values() == 0) return;
+  std::vector<double> v(static_cast<size_t>(padding.n_values()));
+  peek_next(loader, padding, v.data(), waited);
+  comm_.allreduce_sum(v.data(), padding.n_values());
+  padding.take(v.data());
+}
+
+// This rank's shape of the batch after the current one into v (GlobalPadding::put); the time
+// spent waiting for the loader is added to *waited (training: time spent getting batches).
+void TrainRun::peek_next(BatchLoader& loader, const GlobalPadding& padding, double* v, double* waited) {
+  if (padding.n_values() == 0) return;
+  const double t0 = wall_seconds();
+  int64_t len = 0, label_len = 0;
+  loader.peek_shape(len, label_len);
+  if (waited) *waited += wall_seconds() - t0;
+  padding.put(len, label_len, v);
+}
+
 torch::Tensor TrainRun::logits_of(Batch& b) {
   return model_logits(*model_, b, device_);
 }
@@ -467,14 +490,20 @@ double TrainRun::train_epoch(int epoch) {
   Batch b;
   int64_t step = first;
   data_s_ = 0;
+  GlobalPadding padding(comm_.rank(), comm_.size());  // BEND's padding of the whole global batch
+  start_padding(loader, padding, &data_s_);
   for (;;) {
     const double t_wait = wall_seconds();
     const bool more = loader.next(b);
     data_s_ += wall_seconds() - t_wait;
     if (!more) break;
+    padding.pad(b);  // to the global batch's longest row, as BEND's one process pads it
     ++step;
-    // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers
-    double parts[4] = {0, 0, stop_requested() ? 1.0 : 0.0, static_cast<double>(stop_signal())};
+    // loss sum, denominator over this global batch; ranks asking to stop, their signal numbers;
+    // then the next batch's shape (GlobalPadding)
+    std::vector<double> parts(static_cast<size_t>(4 + padding.n_values()), 0.0);
+    parts[2] = stop_requested() ? 1.0 : 0.0;
+    parts[3] = static_cast<double>(stop_signal());
     torch::Tensor sum;
     set_train_step(epoch, step);
     if (b.n == 0) model_->idle_forward();  // collectives the other ranks' forward makes (sync BN)
@@ -485,7 +514,9 @@ double TrainRun::train_epoch(int epoch) {
       parts[0] = sum.item<double>();
       parts[1] = lp.denom;
     }
-    comm_.allreduce_sum(parts, 4);
+    peek_next(loader, padding, parts.data() + 4, &data_s_);
+    comm_.allreduce_sum(parts.data(), static_cast<int>(parts.size()));
+    padding.take(parts.data() + 4);
     note_stop(parts[2], parts[3]);
     double batch_loss = parts[1] > 0 ? parts[0] / parts[1] : 0.0;
     if (!std::isfinite(batch_loss)) {
@@ -551,9 +582,12 @@ EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
   r.out.width = label_matrix_ ? cfg_.n_out : 1;
   Batch b;
   int64_t n_batches = 0;
+  GlobalPadding padding(comm_.rank(), comm_.size());
+  start_padding(loader, padding, nullptr);
   while (loader.next(b)) {
+    padding.pad(b);
     ++n_batches;
-    double parts[2] = {0, 0};
+    std::vector<double> parts(static_cast<size_t>(2 + padding.n_values()), 0.0);  // loss sum, denominator; next shape
     if (b.n > 0) {
       torch::Tensor logits = logits_of(b);
       torch::Tensor target = to_target(b, logits.size(1));
@@ -579,7 +613,9 @@ EvalResult TrainRun::evaluate(SplitReader& reader, bool keep_rows) {
         }
       }
     }
-    comm_.allreduce_sum(parts, 2);
+    peek_next(loader, padding, parts.data() + 2, nullptr);
+    comm_.allreduce_sum(parts.data(), static_cast<int>(parts.size()));
+    padding.take(parts.data() + 2);
     r.loss += parts[1] > 0 ? parts[0] / parts[1] : 0.0;
   }
   if (n_batches > 0) r.loss /= n_batches;  // BEND: mean of the batch losses

@@ -3,7 +3,7 @@
 // below 128 they are checked and transposed on the loader thread. Every batch of a shuffled
 // epoch for 1 and 2 ranks, with more shards than the reader keeps mapped and a consumer slow
 // enough that finished batches wait in the queue (their rows must outlive the reader's
-// unmapping); and a corrupt byte anywhere in a record stops next() with that record's CRC error.
+// unmapping); peek_shape() one batch ahead changes nothing; and a corrupt byte anywhere in a record stops next() with that record's CRC error.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -144,9 +144,11 @@ void check_batch(const Written& w, const std::vector<bend::RecordRef>& order, in
   }
 }
 
-// Runs a whole epoch through BatchLoader (rank `rank` of `size`) and checks every batch.
+// Runs a whole epoch through BatchLoader (rank `rank` of `size`) and checks every batch. With
+// `peek`, each batch's shape is asked for first (peek_shape, as bend train does one step ahead):
+// it must be the shape of the batch next() then gives, and the batches stay the same.
 void check_epoch(const Written& w, const std::string& dir, int64_t batch, int rank, int size,
-                 bend::ParallelRows parallel, int consumer_ms) {
+                 bend::ParallelRows parallel, int consumer_ms, bool peek = false) {
   bend::SplitReader reader(dir, {"train"});
   bend::BatchPool pool;
   const std::vector<bend::RecordRef> order = bend::epoch_order(reader.records_per_shard(), 7, 1, 1 << 20);
@@ -155,10 +157,25 @@ void check_epoch(const Written& w, const std::string& dir, int64_t batch, int ra
   int64_t got = 0;
   for (;;) {
     if (consumer_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(consumer_ms));
-    if (!loader.next(b)) break;
+    int64_t len = -1, label_len = -1;
+    const bool more = peek ? loader.peek_shape(len, label_len) : true;
+    if (peek && !more) CHECK((len == 0 && label_len == 0));
+    if (!loader.next(b)) {
+      if (peek) CHECK_FALSE(more);
+      break;
+    }
+    REQUIRE(more);
+    if (peek) {
+      CHECK(len == (b.n > 0 ? b.max_len : 0));
+      CHECK(label_len == (b.n > 0 ? kLabels : 0));
+    }
     const int64_t end = std::min<int64_t>(static_cast<int64_t>(order.size()), (got + 1) * batch);
     auto slice = bend::rank_slice(got * batch, end, rank, size);
-    check_batch(w, order, slice.first, slice.second, b);
+    if (slice.first == slice.second) {
+      CHECK(b.n == 0);  // an empty slice (more ranks than rows left)
+    } else {
+      check_batch(w, order, slice.first, slice.second, b);
+    }
     ++got;
   }
   CHECK(got == loader.n_batches());
@@ -215,6 +232,7 @@ TEST_CASE("BatchLoader gives every batch as written, wide rows copied on next(),
     for (int rank = 0; rank < size; ++rank) {
       check_epoch(w, d.path, 16, rank, size, two_threads, 2);
       check_epoch(w, d.path, 7, rank, size, {}, 0);
+      check_epoch(w, d.path, 16, rank, size, two_threads, 2, /*peek=*/true);
     }
   }
 }
@@ -232,6 +250,8 @@ TEST_CASE("BatchLoader gives every batch as written below dim 128 (channels firs
   const Written w = write_embedding(d.path, 9, 5, 16, 12);
   check_epoch(w, d.path, 8, 0, 1, two_threads, 1);
   check_epoch(w, d.path, 8, 1, 2, {}, 0);
+  check_epoch(w, d.path, 8, 1, 2, two_threads, 1, /*peek=*/true);
+  check_epoch(w, d.path, 2, 2, 3, {}, 0, /*peek=*/true);  // rank 2's slices are empty: shape zeros
 }
 
 TEST_CASE("a corrupt byte anywhere in a wide record stops next() with that record's CRC error") {

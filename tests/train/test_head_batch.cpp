@@ -1,6 +1,7 @@
 // HeadBatchBuilder (the training loader's collate) against collate() and a plain transposing loop
 // written here: same batch, inputs [n, dim, max_len] below dim 128 and collate()'s own
-// [n, max_len, dim] from 128, zero padding, borrowed inputs, same errors.
+// [n, max_len, dim] from 128, zero padding, borrowed inputs, same errors; and a rank's slice padded
+// to the whole batch's longest row (pad_batch_to, GlobalPadding) equals those rows of collate().
 #include <catch2/catch.hpp>
 
 #include <cstdint>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "../../src/train/batch_loader.hpp"
 #include "../../src/train/head_batch.hpp"
 #include "bend/core/error.hpp"
 #include "bend/train/dataset.hpp"
@@ -192,5 +194,114 @@ TEST_CASE("HeadBatchBuilder rejects what collate() rejects") {
     CHECK_THROWS_WITH(builder.finish(), Catch::Contains("2 of the batch's 3 samples"));
     builder.add(make_sample(rng, 12, 8, 4, {8}));
     CHECK_THROWS_WITH(builder.add(make_sample(rng, 13, 8, 4, {8})), Catch::Contains("more than the 3"));
+  }
+}
+
+namespace {
+
+// Rows [begin, end) of collate()'s batch of every sample: what a rank holding those rows must
+// have once padded to the whole batch's longest row and label.
+bend::Batch rows_of(const bend::Batch& all, int64_t begin, int64_t end) {
+  bend::Batch b = all;
+  b.n = end - begin;
+  const int64_t in_row = all.max_len * all.dim, lab_row = static_cast<int64_t>(all.labels.size()) / all.n;
+  b.inputs.assign(all.inputs.begin() + begin * in_row, all.inputs.begin() + end * in_row);
+  b.labels.assign(all.labels.begin() + begin * lab_row, all.labels.begin() + end * lab_row);
+  b.lengths.assign(all.lengths.begin() + begin, all.lengths.begin() + end);
+  b.indices.assign(all.indices.begin() + begin, all.indices.begin() + end);
+  b.label_shape[0] = b.n;
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("pad_batch_to: a slice padded to the whole batch's longest row is those rows of its collate()") {
+  std::mt19937 rng(21);
+  bend::HeadBatchBuilder builder;
+  for (int64_t dim : {5, 256}) {
+    for (int label_rank : {1, 2}) {
+      INFO("dim " << dim << " label rank " << label_rank);
+      std::vector<bend::Sample> samples;
+      const int64_t lengths[] = {12, 3, 40, 7, 9, 40, 2, 25};
+      for (int i = 0; i < 8; ++i) {
+        std::vector<int64_t> shape{lengths[i]};
+        if (label_rank == 2) shape.push_back(3);
+        samples.push_back(make_sample(rng, i, lengths[i], dim, shape));
+      }
+      bend::Batch all;
+      bend::collate(samples, all);
+      for (int64_t begin : {0, 3, 6}) {
+        const int64_t end = begin + 2;  // slices of 2 rows whose longest is shorter than 40
+        std::vector<bend::Sample> slice(samples.begin() + begin, samples.begin() + end);
+        bend::Batch got;
+        build(builder, slice, got);
+        CHECK(got.max_len < all.max_len);
+        bend::pad_batch_to(got, all.max_len, all.label_shape[1]);
+        const bend::Batch want = rows_of(all, begin, end);
+        CHECK(got.max_len == want.max_len);
+        CHECK(got.label_shape == want.label_shape);
+        CHECK(got.labels == want.labels);
+        CHECK(got.lengths == want.lengths);
+        CHECK(got.inputs == (got.channels_first ? reference_channels_first(want) : want.inputs));
+      }
+    }
+  }
+  SECTION("shorter than the batch's own: refused; empty or scalar labels: left alone") {
+    bend::Batch b;
+    build(builder, {make_sample(rng, 1, 9, 5, {9})}, b);
+    CHECK_THROWS_WITH(bend::pad_batch_to(b, 8, 9), Catch::Contains("cannot pad"));
+    CHECK_THROWS_WITH(bend::pad_batch_to(b, 9, 8), Catch::Contains("cannot pad"));
+    bend::Batch s;
+    build(builder, {make_sample(rng, 2, 4, 5, {})}, s);  // one label per row: label_shape [n]
+    bend::pad_batch_to(s, 6, 0);
+    CHECK(s.max_len == 6);
+    CHECK(s.label_shape == std::vector<int64_t>{1});
+    CHECK(s.labels.size() == 1);
+    bend::Batch e;
+    build(builder, {}, e);
+    bend::pad_batch_to(e, 6, 6);
+    CHECK(e.n == 0);
+    CHECK(e.inputs.empty());
+  }
+}
+
+TEST_CASE("GlobalPadding: every rank's slice padded to the global batch's longest row") {
+  std::mt19937 rng(22);
+  const int64_t lengths[] = {5, 17, 3, 8, 11, 4, 2};
+  std::vector<bend::Sample> samples;
+  for (int i = 0; i < 7; ++i) samples.push_back(make_sample(rng, i, lengths[i], 5, {lengths[i]}));
+  bend::Batch all;
+  bend::collate(samples, all);
+  for (int size : {1, 2, 3, 8}) {
+    INFO(size << " ranks");
+    // every rank puts its slice's shape into its slots; the sum an allreduce would give
+    std::vector<bend::Batch> slices(static_cast<size_t>(size));
+    bend::HeadBatchBuilder builder;
+    const int n_values = bend::GlobalPadding(0, size).n_values();
+    CHECK(n_values == (size > 1 ? 2 * size : 0));
+    std::vector<double> sum(static_cast<size_t>(n_values), 0.0), mine(static_cast<size_t>(n_values), -1.0);
+    for (int r = 0; r < size; ++r) {
+      auto s = bend::rank_slice(0, 7, r, size);
+      bend::Batch& b = slices[static_cast<size_t>(r)];
+      build(builder, std::vector<bend::Sample>(samples.begin() + s.first, samples.begin() + s.second), b);
+      bend::GlobalPadding(r, size).put(b.n > 0 ? b.max_len : 0, b.n > 0 ? b.label_shape[1] : 0, mine.data());
+      for (int k = 0; k < n_values; ++k) sum[static_cast<size_t>(k)] += mine[static_cast<size_t>(k)];
+    }
+    for (int r = 0; r < size; ++r) {
+      bend::GlobalPadding padding(r, size);
+      padding.take(sum.data());
+      bend::Batch& b = slices[static_cast<size_t>(r)];
+      padding.pad(b);
+      auto s = bend::rank_slice(0, 7, r, size);
+      if (s.first == s.second) {
+        CHECK(b.n == 0);
+        continue;
+      }
+      const bend::Batch want = rows_of(all, s.first, s.second);
+      CHECK(b.max_len == 17);
+      CHECK(b.label_shape == want.label_shape);
+      CHECK(b.labels == want.labels);
+      CHECK(b.inputs == reference_channels_first(want));
+    }
   }
 }
