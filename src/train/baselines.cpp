@@ -4,6 +4,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 #include <ATen/core/Generator.h>
+#include <ATen/Parallel.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
@@ -180,24 +181,83 @@ torch::Tensor ResNetSupervised::forward(const torch::Tensor& x, bool channels_fi
 
 // ---- basset-supervised ---------------------------------------------------------------------
 
-// Sums x (float, any device) over ranks with `sum`; backward sums the gradient the same way
-// (the adjoint of a sum that every rank receives).
+// Sums x (float or double, any device) over ranks with `sum` in float64; the result is float64
+// on x's device. Without `sum` (a single rank), x itself.
 torch::Tensor sum_ranks_now(const torch::Tensor& x, const SumOverRanks& sum) {
-  if (!sum) return x.clone();
-  torch::Tensor d = x.detach().to(torch::kCPU, torch::kDouble).contiguous();
+  if (!sum) return x.to(torch::kDouble);
+  torch::Tensor d = x.detach().to(torch::kCPU, torch::kDouble).contiguous().clone();
   sum(d.data_ptr<double>(), d.numel());
-  return d.to(x.device(), torch::kFloat);
+  return d.to(x.device());
 }
 
-struct RankSum : public torch::autograd::Function<RankSum> {
-  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& x, int64_t sum_ptr) {
+// dy_in = (dy - a) * k1 + (y - mean) * k2 per channel (a, k1, k2, mean [C]; dy, y [n, C, L]),
+// in one pass on the CPU. y - mean, not y * k2 - mean * k2: the sum of dy_in over a channel (the
+// gradient of the convolution bias before BatchNorm, truly 0) stays at the rounding of the centred
+// terms, as in PyTorch's BatchNorm backward.
+torch::Tensor sync_bn_input_grad(const torch::Tensor& dy, const torch::Tensor& y, const torch::Tensor& mean,
+                                 const torch::Tensor& a, const torch::Tensor& k1, const torch::Tensor& k2) {
+  const int64_t ch = y.size(1);
+  if (!y.is_cpu() || y.scalar_type() != torch::kFloat || !y.is_contiguous() || !dy.is_contiguous() ||
+      dy.scalar_type() != torch::kFloat) {
+    const std::vector<int64_t> pc = {1, ch, 1};
+    return (dy - a.view(pc)) * k1.view(pc) + (y - mean.view(pc)) * k2.view(pc);
+  }
+  torch::Tensor dx = torch::empty_like(y);
+  const torch::Tensor m = mean.contiguous(), ac = a.contiguous(), k1c = k1.contiguous(), k2c = k2.contiguous();
+  const float *py = y.data_ptr<float>(), *pdy = dy.data_ptr<float>(), *pm = m.data_ptr<float>(),
+              *pa = ac.data_ptr<float>(), *p1 = k1c.data_ptr<float>(), *p2 = k2c.data_ptr<float>();
+  float* pdx = dx.data_ptr<float>();
+  const int64_t len = y.size(2);
+  at::parallel_for(0, y.size(0) * ch, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {  // one (row, channel) plane of len values
+      const int64_t c = i % ch;
+      const float mc = pm[c], ac_ = pa[c], k1_ = p1[c], k2_ = p2[c];
+      const float *yi = py + i * len, *dyi = pdy + i * len;
+      float* dxi = pdx + i * len;
+      for (int64_t l = 0; l < len; ++l) dxi[l] = (dyi[l] - ac_) * k1_ + (yi[l] - mc) * k2_;
+    }
+  });
+  return dx;
+}
+
+// Training-mode BatchNorm of y [n, C, L] with the global batch's mean and invstd [C] (given,
+// computed from every rank's rows): one fused pass forward (at::native_batch_norm in inference
+// form). Backward is synchronised BatchNorm's: the two per-channel sums sum(dy) and
+// sum(dy * xhat) of this rank (one fused pass, native_batch_norm_backward) are summed over ranks
+// in one collective of 2C doubles, then dy_in = gamma * invstd * (dy - S_dy / N - xhat * S_dyx / N)
+// (sync_bn_input_grad, one pass).
+// gamma's and beta's gradients stay this rank's (the trainer sums every gradient over ranks).
+// One rank (no `sum`) runs the same arithmetic without the collective, so np 1 and np N differ
+// only by how the sums are split (native_batch_norm_backward's own dy_in rounds differently, and
+// AdamW amplifies that noise in the convolution biases before BatchNorm: docs/training.md).
+struct SyncBatchNorm : public torch::autograd::Function<SyncBatchNorm> {
+  static torch::Tensor forward(torch::autograd::AutogradContext* ctx, const torch::Tensor& y,
+                               const torch::Tensor& gamma, const torch::Tensor& beta, const torch::Tensor& mean,
+                               const torch::Tensor& var, double eps, double count, int64_t sum_ptr) {
+    ctx->saved_data["eps"] = eps;
+    ctx->saved_data["count"] = count;  // N: positions of the global batch
     ctx->saved_data["sum"] = sum_ptr;
-    return sum_ranks_now(x, *reinterpret_cast<const SumOverRanks*>(sum_ptr));
+    torch::Tensor invstd = at::rsqrt(var + eps);  // [C]
+    ctx->save_for_backward({y, gamma, mean, invstd});
+    return std::get<0>(at::native_batch_norm(y, gamma, beta, mean, var, false, 0.0, eps));
   }
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grad) {
+    const auto saved = ctx->get_saved_variables();
+    const torch::Tensor &y = saved[0], &gamma = saved[1], &mean = saved[2], &invstd = saved[3];
     const auto* sum = reinterpret_cast<const SumOverRanks*>(ctx->saved_data["sum"].toInt());
-    return {sum_ranks_now(grad[0], *sum), torch::Tensor()};
+    const double eps = ctx->saved_data["eps"].toDouble(), n = ctx->saved_data["count"].toDouble();
+    const torch::Tensor dy = grad[0].contiguous();
+    auto r = at::native_batch_norm_backward(dy, y, gamma, {}, {}, mean, invstd, true, eps, {false, true, true});
+    torch::Tensor g_gamma = std::get<1>(r), g_beta = std::get<2>(r);  // [C]: sum(dy * xhat), sum(dy)
+    const int64_t ch = y.size(1);
+    torch::Tensor s = sum_ranks_now(torch::cat({g_gamma, g_beta}), *sum);  // [2C] double, every rank's
+    torch::Tensor k1 = gamma.to(torch::kDouble) * invstd.to(torch::kDouble);                  // [C]
+    torch::Tensor k2 = -k1 * invstd.to(torch::kDouble) * s.narrow(0, 0, ch) / n;                // [C]
+    torch::Tensor dx = sync_bn_input_grad(dy, y, mean, (s.narrow(0, ch, ch) / n).to(torch::kFloat),
+                                          k1.to(torch::kFloat), k2.to(torch::kFloat));
+    return {dx, g_gamma, g_beta, torch::Tensor(), torch::Tensor(), torch::Tensor(), torch::Tensor(),
+            torch::Tensor()};
   }
 };
 
@@ -227,6 +287,7 @@ class Basset : public TrainModel {
 
  private:
   torch::Tensor batch_norm(const torch::Tensor& y, ConvBlock& c);
+  void global_stats(const torch::Tensor& y, torch::Tensor* mean, torch::Tensor* var, double* n) const;
   void update_running(ConvBlock& c, const torch::Tensor& mean, const torch::Tensor& var, double n) const;
 
   BassetConfig cfg_;
@@ -301,30 +362,53 @@ NamedTensors Basset::buffers() {
   return out;
 }
 
-// BatchNorm1d over y [n, C, L]. Training: 1. sum y per channel, with the row count, over ranks;
-// 2. mean; 3. sum the squared deviations over ranks; 4. biased variance, normalise; running
-// statistics with the unbiased variance (PyTorch's rule). Both sums are RankSum nodes, so
-// backward sums the statistics' gradients over ranks too (synchronised BatchNorm).
+// BatchNorm1d over y [n, C, L]. Training: the global batch's per-channel mean and biased
+// variance, then SyncBatchNorm (fused normalisation; backward through the global statistics).
+// Running statistics with the unbiased variance (PyTorch's rule).
 torch::Tensor Basset::batch_norm(const torch::Tensor& y, ConvBlock& c) {
-  const int64_t ch = y.size(1);
   const double eps = cfg_.bn_eps, m = cfg_.bn_momentum;
   if (!training_) {
     return at::batch_norm(y, c.gamma, c.beta, c.run_mean, c.run_var, false, m, eps, false);
   }
-  const int64_t ptr = reinterpret_cast<int64_t>(&sum_);
-  const std::vector<int64_t> rows_and_positions = {0, 2};
-  torch::Tensor count = torch::full({1}, static_cast<double>(y.size(0) * y.size(2)), y.options());
-  // [C + 1]: per-channel sums and the count, over every rank
-  torch::Tensor s = RankSum::apply(torch::cat(std::vector<torch::Tensor>{y.sum(rows_and_positions), count}), ptr);
-  torch::Tensor n = s.narrow(0, ch, 1).detach();                                // [1] global count
-  torch::Tensor mean = s.narrow(0, 0, ch) / n;                                   // [C]
-  torch::Tensor d = y - mean.view({1, ch, 1});
-  torch::Tensor zero = torch::zeros({1}, y.options());
-  torch::Tensor sq = torch::cat(std::vector<torch::Tensor>{(d * d).sum(rows_and_positions), zero});  // [C + 1]
-  torch::Tensor var = RankSum::apply(sq, ptr).narrow(0, 0, ch) / n;  // [C], biased
-  update_running(c, mean.detach(), var.detach(), n.item<double>());
-  torch::Tensor scale = at::rsqrt(var + eps) * c.gamma;  // [C]
-  return d * scale.view({1, ch, 1}) + c.beta.view({1, ch, 1});
+  torch::Tensor mean, var;  // [C]
+  double n = 0;
+  {
+    torch::NoGradGuard no_grad;
+    global_stats(y.detach(), &mean, &var, &n);
+  }
+  update_running(c, mean, var, n);
+  return SyncBatchNorm::apply(y, c.gamma, c.beta, mean, var, eps, n, reinterpret_cast<int64_t>(&sum_));
+}
+
+// Mean and biased variance [C] of y [n, C, L] over every rank's rows, and their count. This
+// rank's statistics in one fused pass (batch_norm_update_stats); over ranks (two collectives,
+// [C + 1] then [C] doubles) the mean from the summed n_r * mean_r, the variance from the summed
+// n_r * (var_r + (mean_r - mean)^2) (Chan et al.: no cancellation). One rank: no collective.
+// An idle rank (y undefined) adds zeros.
+void Basset::global_stats(const torch::Tensor& y, torch::Tensor* mean, torch::Tensor* var, double* n) const {
+  torch::Tensor mean_r, var_r;
+  double n_r = 0;
+  if (y.defined()) {
+    std::tie(mean_r, var_r) = at::batch_norm_update_stats(y, {}, {}, 0.0);
+    n_r = static_cast<double>(y.size(0) * y.size(2));
+    if (!sum_) {
+      *mean = mean_r;
+      *var = var_r;
+      *n = n_r;
+      return;
+    }
+    mean_r = mean_r.to(torch::kDouble);
+    var_r = var_r.to(torch::kDouble);
+  }
+  const int64_t ch = y.defined() ? y.size(1) : mean->size(0);
+  const torch::TensorOptions f64 = torch::TensorOptions().dtype(torch::kDouble).device(y.defined() ? y.device() : mean->device());
+  if (!y.defined()) mean_r = var_r = torch::zeros({ch}, f64);
+  torch::Tensor s = sum_ranks_now(torch::cat({mean_r * n_r, torch::full({1}, n_r, f64)}), sum_);  // [C + 1]
+  *n = s[ch].item<double>();
+  torch::Tensor mu = s.narrow(0, 0, ch) / *n;
+  torch::Tensor m2 = sum_ranks_now(n_r > 0 ? (var_r + (mean_r - mu).square()) * n_r : torch::zeros({ch}, f64), sum_);
+  *mean = mu.to(torch::kFloat);
+  *var = (m2 / *n).to(torch::kFloat);
 }
 
 // Running statistics from the global batch's mean, biased variance [C] and count n (PyTorch's
@@ -363,26 +447,21 @@ torch::Tensor Basset::forward(const torch::Tensor& x, bool channels_first, const
   return at::linear(h, fc_w_[2], fc_b_[2]).unsqueeze(1);  // [n, 1, n_out]
 }
 
-// The collectives of forward (two [C + 1] sums per block, blocks in order) with nothing to add;
-// the running statistics are updated from the global sums as on the other ranks.
+// The collectives of forward (global_stats of every block, in order) with nothing to add; the
+// running statistics are updated from the global sums as on the other ranks.
 void Basset::idle_forward() {
   torch::NoGradGuard no_grad;
   for (ConvBlock& c : conv_) {
-    const int64_t ch = c.w.size(0);
-    torch::Tensor s = sum_ranks_now(torch::zeros({ch + 1}, torch::kFloat), sum_);
-    torch::Tensor n = s.narrow(0, ch, 1);
-    torch::Tensor mean = s.narrow(0, 0, ch) / n;
-    torch::Tensor var = sum_ranks_now(torch::zeros({ch + 1}, torch::kFloat), sum_).narrow(0, 0, ch) / n;
-    update_running(c, mean, var, n.item<double>());
+    torch::Tensor mean = torch::zeros({c.w.size(0)}, c.run_mean.options()), var;
+    double n = 0;
+    global_stats(torch::Tensor(), &mean, &var, &n);
+    update_running(c, mean, var, n);
   }
 }
 
-// The collectives of backward: the same sums, blocks in reverse order (each block's are done
-// before the gradient reaches the block below).
+// The collectives of backward: SyncBatchNorm's [2C] sum, blocks in reverse order.
 void Basset::idle_backward() {
-  for (int j = 2; j >= 0; --j) {
-    for (int k = 0; k < 2; ++k) sum_ranks_now(torch::zeros({conv_[j].w.size(0) + 1}, torch::kFloat), sum_);
-  }
+  for (int j = 2; j >= 0; --j) sum_ranks_now(torch::zeros({2 * conv_[j].w.size(0)}, torch::kDouble), sum_);
 }
 
 }  // namespace

@@ -18,8 +18,8 @@
 namespace bend {
 
 // Sums `n` doubles element-wise over every rank of the run, in place (the trainer passes
-// Comm::allreduce_sum; a no-op on one rank). Every rank must call it the same number of times
-// with the same n.
+// Comm::allreduce_sum; an empty function on one rank, and models then skip their collectives).
+// Every rank must call it the same number of times with the same n.
 using SumOverRanks = std::function<void(double* values, int64_t n)>;
 
 // Where a training step's rows lie in the global batch, for what must not depend on the rank

@@ -323,8 +323,9 @@ std::string TrainRun::data_json() const {
 // on device_, and a fresh optimizer over its parameters.
 void TrainRun::make_head(const AdamW::Options& o) {
   Comm* comm = &comm_;
-  model_ = make_train_model(cfg_.model, head_cfg_, cfg_.seed,
-                            [comm](double* v, int64_t n) { comm->allreduce_sum(v, static_cast<int>(n)); });
+  SumOverRanks sum;  // none for one rank: the models then skip their collectives
+  if (comm_.size() > 1) sum = [comm](double* v, int64_t n) { comm->allreduce_sum(v, static_cast<int>(n)); };
+  model_ = make_train_model(cfg_.model, head_cfg_, cfg_.seed, std::move(sum));
   if (!device_.is_cpu()) model_->to(device_);
   opt_ = std::make_unique<AdamW>(model_->parameters(), o);
 }

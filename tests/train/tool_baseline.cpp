@@ -83,7 +83,9 @@ std::unique_ptr<bend::TrainModel> build(const bend::SafetensorsFile& in, bend::C
   c.dropout = std::strtod(meta(in, "dropout").c_str(), nullptr);
   c.n_out = meta_i(in, "n_out");
   bend::Comm* cp = &comm;
-  return bend::make_basset(c, seed, [cp](double* v, int64_t n) { cp->allreduce_sum(v, static_cast<int>(n)); });
+  bend::SumOverRanks sum;  // as bend train builds it: none on one rank (no collectives)
+  if (comm.size() > 1) sum = [cp](double* v, int64_t n) { cp->allreduce_sum(v, static_cast<int>(n)); };
+  return bend::make_basset(c, seed, std::move(sum));
 }
 
 void run(const std::string& in_path, const std::string& out_path) {
