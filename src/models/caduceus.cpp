@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cstdlib>
-#include <cstring>
 #include <utility>
 
 #include "bend/core/error.hpp"
@@ -425,13 +424,7 @@ void CaduceusEmbedder::forward_inputs(const std::vector<const std::vector<int32_
     ids = ids.to(device_);
     at::Tensor y = cfg_.rcps ? forward_ps(ids, rev) : forward_ph(ids, rev);  // [n, max_len, hidden]
     if (output_ != LmOutput::kHidden) y = head_output(y, ids);               // [n, max_len, dim_]
-    y = y.to(at::kCPU, at::kFloat).contiguous();
-    const float* p = y.data_ptr<float>();
-    for (size_t b = 0; b < batch.size(); b++) {
-      std::vector<float>& h = hidden[batch[b]];
-      h.resize(size_t(lengths[batch[b]] * dim_));
-      std::memcpy(h.data(), p + int64_t(b) * max_len * dim_, sizeof(float) * h.size());
-    }
+    zoo::copy_batch_rows(y, batch, lengths, hidden);
   }
 }
 

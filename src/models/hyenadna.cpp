@@ -9,7 +9,6 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
-#include <cstring>
 
 #include "bend/core/error.hpp"
 #include "bend/core/files.hpp"
@@ -281,20 +280,12 @@ void HyenaDNAEmbedder::forward_inputs(const std::vector<const std::vector<int32_
   c10::InferenceMode inference_guard;
   c10::NoGradGuard no_grad;
   hidden.assign(inputs.size(), {});
-  const int64_t d = dim_;
   // Right padding is exact: every operation is causal, so padding never reaches a real id.
   for (const std::vector<size_t>& batch : zoo::length_batches(lengths, kMaxBatchTokens)) {
     at::Tensor ids = zoo::padded_ids(inputs, batch, std::max(0, tokenizer_->pad_id())).to(device_);
     at::Tensor y = forward(ids);                                // [n, max_len, d_model]
     if (output_ != LmOutput::kHidden) y = head_output(y, ids);  // [n, max_len, dim_]
-    y = y.to(at::kCPU, at::kFloat).contiguous();
-    const int64_t max_len = y.size(1);
-    const float* p = y.data_ptr<float>();
-    for (size_t b = 0; b < batch.size(); b++) {
-      std::vector<float>& h = hidden[batch[b]];
-      h.resize(size_t(lengths[batch[b]] * d));
-      std::memcpy(h.data(), p + int64_t(b) * max_len * d, sizeof(float) * h.size());
-    }
+    zoo::copy_batch_rows(y, batch, lengths, hidden);
   }
 }
 

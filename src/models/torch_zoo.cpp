@@ -87,6 +87,18 @@ std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& leng
   return out;
 }
 
+void copy_batch_rows(const at::Tensor& y, const std::vector<size_t>& batch, const std::vector<int64_t>& lengths,
+                     std::vector<std::vector<float>>& out) {
+  const at::Tensor c = y.to(at::kCPU, at::kFloat).contiguous();  // [n, max_len, dim]
+  const int64_t max_len = c.size(1), dim = c.size(2);
+  const float* p = c.data_ptr<float>();
+  for (size_t b = 0; b < batch.size(); b++) {
+    std::vector<float>& h = out[batch[b]];
+    h.resize(size_t(lengths[batch[b]] * dim));
+    std::copy_n(p + int64_t(b) * max_len * dim, h.size(), h.data());
+  }
+}
+
 at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
                       const std::vector<size_t>& batch, int32_t pad_id) {
   int64_t max_len = 0;

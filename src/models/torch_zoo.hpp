@@ -48,6 +48,11 @@ Linear make_linear(const at::Tensor& w, const at::Tensor& b);
 std::vector<std::vector<size_t>> length_batches(const std::vector<int64_t>& lengths,
                                                 int64_t max_padded_tokens);
 
+// The rows of a length batch's output y [n, max_len, dim] (any device and float type) into
+// out[batch[b]], each resized to lengths[batch[b]] x dim floats: row b's first positions.
+void copy_batch_rows(const at::Tensor& y, const std::vector<size_t>& batch, const std::vector<int64_t>& lengths,
+                     std::vector<std::vector<float>>& out);
+
 // [n, max_len] int64 ids of `inputs` (indices `batch` of `all`), right-padded with `pad_id`.
 at::Tensor padded_ids(const std::vector<const std::vector<int32_t>*>& all,
                       const std::vector<size_t>& batch, int32_t pad_id);

@@ -7,7 +7,6 @@
 #include <torch/script.h>
 
 #include <algorithm>
-#include <cstring>
 #include <fstream>
 
 #include "bend/core/crc32c.hpp"
@@ -146,13 +145,7 @@ void TorchScriptEmbedder::forward_inputs(const std::vector<const std::vector<int
       fail("%s: forward returned width %lld, earlier %lld", module_path_.c_str(),
            (long long)y.size(2), (long long)dim_);
     }
-    const int64_t max_len = y.size(1);
-    const float* p = y.data_ptr<float>();
-    for (size_t b = 0; b < batch.size(); b++) {
-      std::vector<float>& h = hidden[batch[b]];
-      h.resize(size_t(lengths[batch[b]] * dim_));
-      std::memcpy(h.data(), p + int64_t(b) * max_len * dim_, sizeof(float) * h.size());
-    }
+    zoo::copy_batch_rows(y, batch, lengths, hidden);
   }
 }
 
